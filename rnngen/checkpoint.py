@@ -1,0 +1,268 @@
+"""One ``.safetensors`` file per checkpoint: tensors plus JSON metadata, written atomically.
+
+Tensor names:
+    <state_dict name>          model weights (``head.weight`` is omitted when tied)
+    optim.exp_avg.<name>       AdamW first moments        } only in resumable
+    optim.exp_avg_sq.<name>    AdamW second moments       } checkpoints
+    train.state.<i>            hidden state carried between training windows
+    train.rng                  torch's CPU random-number-generator state
+
+Metadata (strings, each a JSON document): ``rnngen.format``, ``rnngen.model``,
+``rnngen.tokenizer``, ``rnngen.train``.
+
+Loading never unpickles anything, and the header is checked (size, dtypes, shapes,
+offsets inside the file) before any tensor memory is allocated, so a file from a
+stranger is safe to open.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from rnngen.errors import RnngenError
+from rnngen.model import ModelConfig, RNNLanguageModel
+from rnngen.tokenizers import Tokenizer, tokenizer_from_json
+
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024 * 1024  # vocabularies live in the header; 64 MB is plenty
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "BOOL": 1}
+OPTIM_PREFIX = "optim."
+TRAIN_PREFIX = "train."
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read from disk (or about to be written)."""
+
+    model_config: ModelConfig
+    tokenizer: Tokenizer
+    train: dict
+    tensors: dict[str, torch.Tensor]
+    path: Path | None = None
+    format_version: int = FORMAT_VERSION
+    extra: dict = field(default_factory=dict)
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.tensors.items()
+                if not k.startswith((OPTIM_PREFIX, TRAIN_PREFIX))}
+
+    def build_model(self) -> RNNLanguageModel:
+        """Rebuild the network and load its weights, checking every shape first."""
+        model = RNNLanguageModel(self.model_config)
+        expected = {k: v for k, v in model.state_dict().items()}
+        state = self.model_state()
+        if self.model_config.tie:
+            state = dict(state)
+            state.setdefault("head.weight", state.get("embedding.weight"))
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise RnngenError(
+                f"{self._name()}: weights do not match the model config "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        for name, tensor in expected.items():
+            if tuple(state[name].shape) != tuple(tensor.shape):
+                raise RnngenError(
+                    f"{self._name()}: tensor {name} has shape {tuple(state[name].shape)}, "
+                    f"the model config needs {tuple(tensor.shape)}"
+                )
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        return model
+
+    @property
+    def resumable(self) -> bool:
+        return any(k.startswith(OPTIM_PREFIX) for k in self.tensors)
+
+    def _name(self) -> str:
+        return str(self.path) if self.path else "checkpoint"
+
+
+def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` to ``path`` atomically: a crash leaves the old file or the new one."""
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in ckpt.tensors.items()}
+    if ckpt.model_config.tie:
+        tensors.pop("head.weight", None)  # the same tensor as embedding.weight
+    metadata = {
+        "rnngen.format": json.dumps(FORMAT_VERSION),
+        "rnngen.model": json.dumps(ckpt.model_config.to_json()),
+        "rnngen.tokenizer": json.dumps(ckpt.tokenizer.to_json(), ensure_ascii=False),
+        "rnngen.train": json.dumps(ckpt.train),
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise RnngenError(f"could not write checkpoint {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def read_header(path: Path) -> tuple[dict, dict]:
+    """Read and validate a safetensors header: (tensor entries, metadata).
+
+    Checks, before anything is allocated: the header length against the file size and
+    a cap, JSON validity, dtypes, that each shape's byte count matches its offsets,
+    and that every tensor lies inside the file.
+    """
+    path = Path(path)
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            prefix = handle.read(8)
+            if len(prefix) < 8:
+                raise RnngenError(f"{name} is not a checkpoint (too short to be a safetensors file)")
+            (header_len,) = struct.unpack("<Q", prefix)
+            if header_len == 0 or header_len > MAX_HEADER_BYTES or 8 + header_len > size:
+                raise RnngenError(f"{name} is not a valid safetensors checkpoint (bad header length)")
+            raw = handle.read(header_len)
+    except FileNotFoundError:
+        raise RnngenError(f"checkpoint {name} does not exist") from None
+    except IsADirectoryError:
+        raise RnngenError(f"{name} is a folder, not a checkpoint file") from None
+    except PermissionError:
+        raise RnngenError(f"cannot read checkpoint {name}: permission denied") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RnngenError(f"{name} is not a valid safetensors checkpoint (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise RnngenError(f"{name} is not a valid safetensors checkpoint (header is not an object)")
+    metadata = header.pop("__metadata__", {}) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise RnngenError(f"{name} has malformed metadata")
+    data_len = size - 8 - header_len
+    for tensor_name, entry in header.items():
+        _check_entry(name, tensor_name, entry, data_len)
+    return header, metadata
+
+
+def _check_entry(name: str, tensor_name: str, entry: object, data_len: int) -> None:
+    bad = RnngenError(f"{name}: tensor {tensor_name!r} has a malformed header entry")
+    if not isinstance(entry, dict):
+        raise bad
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in _DTYPE_BYTES or not isinstance(shape, list) or not isinstance(offsets, list):
+        raise bad
+    if len(offsets) != 2 or not all(isinstance(o, int) and o >= 0 for o in offsets):
+        raise bad
+    if not all(isinstance(d, int) and 0 <= d < 2**40 for d in shape) or len(shape) > 8:
+        raise bad
+    begin, end = offsets
+    if end < begin or end > data_len or (end - begin) != math.prod(shape) * _DTYPE_BYTES[dtype]:
+        raise RnngenError(f"{name}: tensor {tensor_name!r} does not fit the file (truncated or corrupt)")
+
+
+def is_rnngen_checkpoint(path: Path) -> bool:
+    """True if ``path`` is a readable safetensors file carrying rnngen's metadata."""
+    try:
+        _, metadata = read_header(path)
+    except RnngenError:
+        return False
+    return "rnngen.format" in metadata
+
+
+def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Checkpoint:
+    """Read and validate a checkpoint; every problem is a one-line RnngenError."""
+    path = Path(path)
+    header, metadata = read_header(path)
+    if "rnngen.format" not in metadata:
+        raise RnngenError(f"{path} is a safetensors file but not an rnngen checkpoint")
+    version = _json_field(path, metadata, "rnngen.format")
+    if not isinstance(version, int):
+        raise RnngenError(f"{path}: rnngen.format is malformed")
+    if version > FORMAT_VERSION:
+        raise RnngenError(
+            f"{path} was written by a newer rnngen (format {version}; this one reads up to "
+            f"{FORMAT_VERSION}): upgrade rnngen"
+        )
+    config = ModelConfig.from_json(_json_field(path, metadata, "rnngen.model"))
+    tokenizer = tokenizer_from_json(_json_field(path, metadata, "rnngen.tokenizer"))
+    train = _json_field(path, metadata, "rnngen.train")
+    if not isinstance(train, dict):
+        raise RnngenError(f"{path}: rnngen.train metadata is malformed")
+    if tokenizer.vocab_size != config.vocab_size:
+        raise RnngenError(
+            f"{path}: the vocabulary has {tokenizer.vocab_size} tokens but the model expects "
+            f"{config.vocab_size}"
+        )
+    _check_model_shapes(path, header, config)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise RnngenError(f"{path} could not be read: {str(exc).splitlines()[0]}") from None
+    if not with_training_state:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith((OPTIM_PREFIX, TRAIN_PREFIX))}
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not key.startswith(TRAIN_PREFIX) and not torch.isfinite(tensor).all():
+            raise RnngenError(f"{path}: tensor {key} holds NaN or infinite values")
+    return Checkpoint(config, tokenizer, train, tensors, path=path, format_version=version)
+
+
+def _check_model_shapes(path: Path, header: dict, config: ModelConfig) -> None:
+    """Compare the header's shapes with what the config implies, before loading any data."""
+    expected = {k: tuple(v.shape) for k, v in _shape_model(config).state_dict().items()}
+    if config.tie:
+        expected.pop("head.weight")
+    for name, shape in expected.items():
+        if name not in header:
+            raise RnngenError(f"{path}: tensor {name} is missing")
+        got = tuple(header[name]["shape"])
+        if got != shape:
+            raise RnngenError(
+                f"{path}: tensor {name} has shape {got} but the model metadata implies {shape}"
+            )
+
+
+def _shape_model(config: ModelConfig) -> RNNLanguageModel:
+    # Built on the meta device: shapes only, no memory, however large the config claims to be.
+    with torch.device("meta"):
+        return RNNLanguageModel(config)
+
+
+def _json_field(path: Path, metadata: dict, key: str):
+    if key not in metadata:
+        raise RnngenError(f"{path}: metadata {key} is missing")
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError:
+        raise RnngenError(f"{path}: metadata {key} is not valid JSON") from None
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform, which is fine.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

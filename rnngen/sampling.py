@@ -1,0 +1,235 @@
+"""Stateful text generation: O(1) work per new token, never re-feeding the text.
+
+``StepModel`` runs the trained weights one step at a time with as few torch calls per
+token as possible: the first layer's input projection is precomputed for every
+vocabulary entry (a table look-up replaces the embedding and one matmul), and each
+further layer does one fused ``addmm`` over [input, h]. Per-token Python overhead, not
+arithmetic, is what limits batch-1 sampling on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from rnngen.errors import RnngenError
+from rnngen.model import RNNLanguageModel, State
+from rnngen.tokenizers import Tokenizer, join_words
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to turn next-token logits into a choice."""
+
+    temperature: float = 1.0  # 0 = always the most likely token
+    top_k: int = 0  # 0 = no limit
+    top_p: float = 1.0  # 1 = no nucleus cut
+
+    def validate(self) -> None:
+        if not self.temperature >= 0 or self.temperature != self.temperature:
+            raise RnngenError(f"--temp must be 0 or more, not {self.temperature}")
+        if self.top_k < 0:
+            raise RnngenError(f"--top-k must be 0 (off) or more, not {self.top_k}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise RnngenError(f"--top-p must be in (0, 1], not {self.top_p}")
+
+
+def next_token_probs(logits: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
+    """Turn (N, V) logits into the (N, V) distribution that sampling draws from.
+
+    Temperature divides the logits; top-k keeps the k most likely tokens; top-p keeps the
+    smallest set of most likely tokens whose probability reaches p. Temperature 0 puts
+    all mass on the argmax.
+    """
+    if config.temperature == 0:
+        probs = torch.zeros_like(logits)
+        probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+        return probs
+    logits = logits / config.temperature
+    if 0 < config.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, config.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if config.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+        # Keep a token if the mass before it is still short of p (so the top one always stays).
+        before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
+        keep_sorted = before < config.top_p
+        keep = torch.zeros_like(keep_sorted).scatter_(-1, order, keep_sorted)
+        probs = probs * keep
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+def choose_tokens(
+    logits: torch.Tensor, config: SamplingConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Pick one token id per row of (N, V) logits."""
+    if config.temperature == 0:
+        return logits.argmax(-1)
+    probs = next_token_probs(logits, config)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class StepModel:
+    """The model's weights rearranged for one-token-at-a-time inference."""
+
+    def __init__(self, model: RNNLanguageModel):
+        self.config = model.config
+        self.cell = model.config.cell
+        rnn = model.rnn
+        with torch.no_grad():
+            emb = model.embedding.weight.detach().float()
+            self.layers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+            for k in range(self.config.layers):
+                w_ih = getattr(rnn, f"weight_ih_l{k}").detach().float()
+                w_hh = getattr(rnn, f"weight_hh_l{k}").detach().float()
+                b_ih = getattr(rnn, f"bias_ih_l{k}").detach().float()
+                b_hh = getattr(rnn, f"bias_hh_l{k}").detach().float()
+                self.layers.append((w_ih, w_hh, b_ih, b_hh))
+            w_ih0, _, b_ih0, b_hh0 = self.layers[0]
+            if self.cell == "gru":
+                # GRU keeps b_hh apart: the new gate multiplies it by r.
+                self.input_table = torch.addmm(b_ih0, emb, w_ih0.t())
+            else:
+                self.input_table = torch.addmm(b_ih0 + b_hh0, emb, w_ih0.t())
+            # For layers > 0 and non-GRU cells: one matmul over [x, h].
+            self.stacked = [
+                (torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh)
+                for (w_ih, w_hh, b_ih, b_hh) in self.layers
+            ]
+            self.w_hh_t = [w_hh.t().contiguous() for (_, w_hh, _, _) in self.layers]
+            self.w_ih_t = [w_ih.t().contiguous() for (w_ih, _, _, _) in self.layers]
+            self.head_w_t = model.head.weight.detach().float().t().contiguous()
+            self.head_b = model.head.bias.detach().float()
+        self.hidden = self.config.hidden
+
+    def init_state(self, batch: int) -> State:
+        shape = (self.config.layers, batch, self.hidden)
+        h = torch.zeros(shape)
+        return (h, torch.zeros(shape)) if self.cell == "lstm" else (h,)
+
+    @torch.inference_mode()
+    def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """ids: (N,) token ids -> logits (N, V) for the next token, and the new state."""
+        hs = list(state[0].unbind(0))
+        cs = list(state[1].unbind(0)) if self.cell == "lstm" else None
+        x = None
+        H = self.hidden
+        for k in range(self.config.layers):
+            h = hs[k]
+            if self.cell == "gru":
+                w_ih, w_hh, b_ih, b_hh = self.layers[k]
+                gx = self.input_table[ids] if k == 0 else torch.addmm(b_ih, x, self.w_ih_t[k])
+                gh = torch.addmm(b_hh, h, self.w_hh_t[k])
+                r = torch.sigmoid(gx[:, :H] + gh[:, :H])
+                z = torch.sigmoid(gx[:, H : 2 * H] + gh[:, H : 2 * H])
+                n = torch.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
+                h = n + z * (h - n)  # = (1 - z) * n + z * h
+            else:
+                if k == 0:
+                    gates = torch.addmm(self.input_table[ids], h, self.w_hh_t[0])
+                else:
+                    w_cat, b = self.stacked[k]
+                    gates = torch.addmm(b, torch.cat([x, h], 1), w_cat)
+                if self.cell == "lstm":
+                    i, f, g, o = gates.chunk(4, 1)
+                    c = torch.sigmoid(f) * cs[k] + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    cs[k] = c
+                else:
+                    h = torch.tanh(gates)
+            hs[k] = h
+            x = h
+        logits = torch.addmm(self.head_b, x, self.head_w_t)
+        new_state = (torch.stack(hs), torch.stack(cs)) if cs is not None else (torch.stack(hs),)
+        return logits, new_state
+
+
+@torch.inference_mode()
+def prime_state(model: RNNLanguageModel, ids: torch.Tensor, batch: int) -> tuple[torch.Tensor, State]:
+    """Run the prime through the fused path once: (logits after the last prime token, state)."""
+    x = ids.unsqueeze(0).expand(batch, -1)
+    logits, state = model(x)
+    return logits[:, -1, :], state
+
+
+def encode_prime(tokenizer: Tokenizer, prime: str) -> tuple[torch.Tensor, list[str]]:
+    """Token ids for the prime; for word level also the words mapped to ``<unk>``.
+
+    A character the model has never seen is an error (the model has no way to read
+    it); at word level, unknown words become ``<unk>`` as they did in training.
+    """
+    unknown: list[str] = []
+    if tokenizer.level == "word":
+        unknown = tokenizer.unknown_words(prime)  # type: ignore[attr-defined]
+    ids = tokenizer.encode(prime)
+    return torch.from_numpy(ids.astype("int64")), unknown
+
+
+def start_ids(tokenizer: Tokenizer) -> torch.Tensor:
+    """What to feed when there is no prime: a line break if the corpus has one."""
+    if "\n" in getattr(tokenizer, "index", {}):
+        return torch.tensor([tokenizer.index["\n"]])  # type: ignore[attr-defined]
+    return torch.tensor([0])
+
+
+def generate(
+    model: RNNLanguageModel,
+    tokenizer: Tokenizer,
+    *,
+    prime: str = "",
+    length: int = 200,
+    config: SamplingConfig = SamplingConfig(),
+    seed: int | None = None,
+    num: int = 1,
+    step_model: StepModel | None = None,
+) -> Iterator[torch.Tensor]:
+    """Yield a (num,) tensor of new token ids per step, ``length`` times.
+
+    The prime (or a line break when there is none) is read with the fused path; every
+    new token then costs one step of the cached state.
+    """
+    config.validate()
+    if length < 0:
+        raise RnngenError("--length must be 0 or more")
+    if num < 1:
+        raise RnngenError("--num must be at least 1")
+    model.eval()
+    ids = encode_prime(tokenizer, prime)[0] if prime else start_ids(tokenizer)
+    if ids.numel() == 0:
+        ids = start_ids(tokenizer)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    stepper = step_model or StepModel(model)
+    logits, state = prime_state(model, ids, num)
+    for _ in range(length):
+        new = choose_tokens(logits, config, generator)
+        yield new
+        logits, state = stepper.step(new, state)
+
+
+def sample_text(
+    model: RNNLanguageModel,
+    tokenizer: Tokenizer,
+    *,
+    prime: str = "",
+    length: int = 200,
+    config: SamplingConfig = SamplingConfig(),
+    seed: int | None = None,
+    num: int = 1,
+) -> list[str]:
+    """Generate ``num`` texts, each starting with the prime."""
+    columns = [[] for _ in range(num)]
+    for new in generate(model, tokenizer, prime=prime, length=length, config=config, seed=seed, num=num):
+        for i, token_id in enumerate(new.tolist()):
+            columns[i].append(token_id)
+    return [continue_text(tokenizer, prime, col) for col in columns]
+
+
+def continue_text(tokenizer: Tokenizer, prime: str, ids: list[int]) -> str:
+    """The prime followed by the decoded new tokens (word level spaces them sensibly)."""
+    if tokenizer.level == "word":
+        return prime + join_words([tokenizer.token_text(i) for i in ids], after=prime)
+    return prime + tokenizer.decode(ids)
