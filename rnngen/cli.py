@@ -103,6 +103,8 @@ _train_options = [
     click.option("--seed", type=int, default=1337, help="Random seed (same machine and threads = same run)."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", help="Where to train."),
     click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads."),
+    click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
+                 help="bf16 autocast (auto: where the CPU has AMX/AVX512-BF16 or the GPU has bf16)."),
     click.option("--out", type=click.Path(path_type=Path), default=None,
                  show_default="checkpoints/<corpus>-<level>-<model>.safetensors", help="Checkpoint file to write."),
     click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue training from this checkpoint."),
@@ -141,7 +143,7 @@ def build_train_config(params: dict, ctx: click.Context):
         time_s=parse_duration(params["time_spec"]) if params["time_spec"] else None,
         val_frac=params["val_frac"], eval_every=params["eval_every"], seed=params["seed"],
         device=params["device"], threads=params["threads"], on_nan=params["on_nan"],
-        schedule=params["schedule"], warmup_steps=params["warmup_steps"],
+        schedule=params["schedule"], warmup_steps=params["warmup_steps"], precision=params["precision"],
     )
     budgets = [n for n in ("steps", "epochs", "time_s") if getattr(config, n) is not None]
     if len(budgets) > 1:

@@ -43,8 +43,13 @@ def evaluate(
     batch_size: int = 32,
     seq_len: int = 256,
     device: torch.device | str = "cpu",
+    amp_dtype: torch.dtype | None = None,
 ) -> EvalResult:
-    """Evaluate on every token of ``ids`` (the text had ``chars`` characters)."""
+    """Evaluate on every token of ``ids`` (the text had ``chars`` characters).
+
+    ``amp_dtype`` runs the forward pass under autocast (training's quick evaluations);
+    ``rnngen eval`` leaves it None and measures in float32.
+    """
     was_training = model.training
     model.eval()
     total_nats = 0.0
@@ -55,7 +60,10 @@ def evaluate(
             x, y = x.to(device), y.to(device)
             if fresh or state is None or state[0].shape[1] != x.shape[0]:
                 state = model.init_state(x.shape[0], device)
-            logits, state = model(x, state)
+            with torch.autocast(torch.device(device).type, dtype=amp_dtype or torch.float32,
+                                enabled=amp_dtype is not None):
+                logits, state = model(x, state)
+            logits = logits.float()
             total_nats += F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
             ).item()

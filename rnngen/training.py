@@ -66,6 +66,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     on_nan: str = "stop"  # or "skip": drop the step, halve the learning rate, go on
+    precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 where the hardware has it
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -122,6 +123,8 @@ def validate_config(c: TrainConfig) -> None:
         raise RnngenError("--schedule must be cosine or constant")
     if c.on_nan not in ("stop", "skip"):
         raise RnngenError("--on-nan must be stop or skip")
+    if c.precision not in ("auto", "fp32", "bf16"):
+        raise RnngenError("--precision must be auto, fp32 or bf16")
     if c.device not in ("auto", "cpu", "cuda"):
         raise RnngenError("--device must be auto, cpu or cuda")
 
@@ -250,6 +253,25 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """bf16 autocast where it pays: CPUs with AMX or AVX512-BF16, CUDA GPUs with bf16.
+
+    Weights, optimizer state and the loss stay float32; only matmuls and the recurrent
+    kernels run in bf16 (on AMX CPUs that is 2-3x the fp32 throughput).
+    """
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    else:
+        cpu = getattr(torch, "cpu", None)
+        supported = any(getattr(cpu, probe, lambda: False)()
+                        for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    if precision == "bf16" and not supported:
+        raise RnngenError(f"--precision bf16 is not supported on this {device.type.upper()}")
+    return torch.bfloat16 if supported else None
+
+
 class Trainer:
     """Builds everything from a corpus (or a checkpoint to resume) and runs the loop."""
 
@@ -282,6 +304,7 @@ class Trainer:
             self.tokenizer = build_tokenizer(config.level, train_text + val_text, config.vocab_size)
         self.config = config
         self.device = pick_device(config.device)
+        self.amp_dtype = autocast_dtype(self.device, config.precision)
         if config.threads:
             torch.set_num_threads(config.threads)
 
@@ -345,7 +368,7 @@ class Trainer:
             saved = replace(saved, dropout=config.dropout)
         # Budget, learning rate, clipping, evaluation, threads and device may change.
         changeable = ("steps", "epochs", "time_s", "lr", "clip", "eval_every", "threads", "device", "on_nan",
-                      "warmup_steps", "weight_decay", "min_lr_frac", "schedule")
+                      "warmup_steps", "weight_decay", "min_lr_frac", "schedule", "precision")
         updates = {name: getattr(config, name) for name in changeable if name in explicit}
         if {"steps", "epochs", "time_s"} & set(updates):
             for budget in ("steps", "epochs", "time_s"):
@@ -453,8 +476,9 @@ class Trainer:
         for group in opt.param_groups:
             group["lr"] = lr
         model.train()
-        logits, new_state = model(x, self.state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            logits, new_state = model(x, self.state)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in model.parameters() if p.grad is not None]
@@ -504,7 +528,7 @@ class Trainer:
         return evaluate(
             self.model, self.val_split.ids, self.val_split.chars,
             batch_size=min(32, max(1, self.layout.batch_size)), seq_len=max(self.layout.seq_len, 64),
-            device=self.device,
+            device=self.device, amp_dtype=self.amp_dtype,
         )
 
     def checkpoint(self, *, with_optimizer: bool = True) -> Checkpoint:
