@@ -1,0 +1,283 @@
+"""Live training: pause, save-now, periodic probes and preview samples, with no UI code.
+
+A ``LiveSession`` wraps a ``Trainer``. It adds a hook to ``Trainer.between_steps`` (so
+everything runs in the training thread, between two optimizer steps, on the current
+weights) and passes the trainer's events on to a callback together with its own:
+
+- ``ProbeEvent``: gradient through time ||dL/dh_t|| for every layer and step of a fixed
+  probe window, and the top layer's hidden states there. Computed every few seconds
+  (time-based, so its cost stays a small share of training whatever the model size).
+- ``PreviewEvent``: a fresh sample at each evaluation (and on request), drawn with a
+  private random generator so the training run is the same with or without it.
+- ``PausedEvent``: pausing and resuming.
+
+The dashboard (``rnngen.tui``) and ``rnngen compare`` drive it; tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from rnngen.model import RNNLanguageModel
+from rnngen.sampling import SamplingConfig, sample_text
+from rnngen.training import DoneEvent, EvalEvent, TrainEvent, Trainer
+
+
+@dataclass
+class ProbeEvent:
+    step: int
+    grad_norms: list[list[float]]  # [layer][t] = ||dL/dh_t|| (L = loss at the window's last step)
+    hidden: list[list[float]]  # [t][unit], top layer, the probe window
+    tokens: list[str]  # the window's input tokens, as text
+    decay_ratio: float  # ||dL/dh_1|| / ||dL/dh_T|| on the top layer
+    seconds: float  # what the probe cost
+
+
+@dataclass
+class PreviewEvent:
+    step: int
+    text: str
+    temperature: float
+
+
+@dataclass
+class PausedEvent:
+    step: int
+    paused: bool
+
+
+LiveEvent = TrainEvent | ProbeEvent | PreviewEvent | PausedEvent
+
+
+# ---- gradient through time -----------------------------------------------------------------
+
+
+@dataclass
+class Unroll:
+    grad_norms: list[list[float]]  # [layer][t]
+    hidden: list[list[float]]  # [t][unit] of the top layer
+    loss: float
+
+    @property
+    def decay_ratio(self) -> float:
+        return decay_ratio(self.grad_norms[-1])
+
+
+def decay_ratio(profile: list[float]) -> float:
+    """||dL/dh_1|| / ||dL/dh_T||: 1 = no decay, 1e-6 = the gradient vanished."""
+    if not profile or not profile[-1] > 0:
+        return float("nan")
+    return profile[0] / profile[-1]
+
+
+def gradient_through_time(model: RNNLanguageModel, x: torch.Tensor, y_last: int) -> Unroll:
+    """Unroll ``model`` over the token ids ``x`` (1-D) step by step from a zero state and
+    measure ||dL/dh_t|| for every layer and step, L being the loss of predicting ``y_last``
+    after the last token. Uses the model's own weights (torch's gate order); no parameter
+    gradients are touched and dropout is off.
+    """
+    # TODO(issue 3): use rnngen.probes' inspection engine once it lands, not this copy.
+    cfg = model.config
+    device = model.head.weight.device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            # float64: on a plain RNN the gradient falls below float32's range within ~100 steps.
+            inp = model.embedding(x.to(device).unsqueeze(0)).double()  # (1, T, E)
+            T = inp.shape[1]
+            hs: list[list[torch.Tensor]] = [[] for _ in range(cfg.layers)]
+            h = [torch.zeros(1, cfg.hidden, device=device, dtype=torch.float64) for _ in range(cfg.layers)]
+            c = [torch.zeros(1, cfg.hidden, device=device, dtype=torch.float64) for _ in range(cfg.layers)]
+            rnn = model.rnn
+            weights = [
+                [getattr(rnn, f"{kind}_l{layer}").double() for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                for layer in range(cfg.layers)
+            ]
+            for t in range(T):
+                below = inp[:, t]
+                for layer in range(cfg.layers):
+                    w_ih, w_hh, b_ih, b_hh = weights[layer]
+                    if cfg.cell == "lstm":
+                        gates = F.linear(below, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh)
+                        i, f, g, o = gates.chunk(4, dim=-1)
+                        c[layer] = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
+                        h[layer] = torch.sigmoid(o) * torch.tanh(c[layer])
+                    elif cfg.cell == "gru":
+                        gi = F.linear(below, w_ih, b_ih).chunk(3, dim=-1)
+                        gh = F.linear(h[layer], w_hh, b_hh).chunk(3, dim=-1)
+                        r = torch.sigmoid(gi[0] + gh[0])
+                        z = torch.sigmoid(gi[1] + gh[1])
+                        n = torch.tanh(gi[2] + r * gh[2])
+                        h[layer] = (1 - z) * n + z * h[layer]
+                    else:
+                        h[layer] = torch.tanh(F.linear(below, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh))
+                    hs[layer].append(h[layer])
+                    below = h[layer]
+            logits = F.linear(below, model.head.weight.double(), model.head.bias.double())
+            loss = F.cross_entropy(logits, torch.tensor([y_last], device=device))
+            flat = [t for layer in hs for t in layer]
+            grads = torch.autograd.grad(loss, flat, allow_unused=True)
+        norms = torch.stack([
+            g.norm() if g is not None else torch.zeros((), device=device) for g in grads
+        ]).reshape(cfg.layers, T)
+        hidden = torch.cat([t.detach() for t in hs[-1]], dim=0)  # (T, H)
+        return Unroll(grad_norms=norms.tolist(), hidden=hidden.tolist(), loss=float(loss.detach()))
+    finally:
+        model.train(was_training)
+
+
+def probe_window(trainer: Trainer, length: int) -> tuple[torch.Tensor, int, list[str]]:
+    """A fixed window for probes: the start of the validation text (else of the training text)."""
+    ids = trainer.val_split.ids if trainer.val_split.tokens >= 4 else trainer.train_split.ids
+    n = max(2, min(length + 1, int(ids.size)))
+    window = torch.from_numpy(ids[:n].astype("int64"))
+    x, y_last = window[:-1], int(window[-1])
+    tokens = [trainer.tokenizer.token_text(int(i)) for i in x.tolist()]
+    return x, y_last, tokens
+
+
+# ---- the session -----------------------------------------------------------------------------
+
+
+class LiveSession:
+    """Controls and extra observations for a ``Trainer``, all run in its thread.
+
+    Call ``run()`` in a worker thread; from any other thread call ``pause()``,
+    ``resume()``, ``request_save()``, ``request_preview()``, ``set_temperature()`` and
+    ``stop()``. Events go to ``callback`` from the training thread: keep it cheap.
+    """
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        callback: Callable[[object], None] | None = None,
+        *,
+        probe_every_s: float = 3.0,
+        probe_len: int = 96,
+        preview_len: int = 160,
+        temperature: float = 0.8,
+    ):
+        self.trainer = trainer
+        self.callback = callback or (lambda event: None)
+        self.probe_every_s = probe_every_s
+        self.preview_len = preview_len
+        self.temperature = temperature
+        self.stop_event = threading.Event()
+        self._running = threading.Event()  # set = not paused
+        self._running.set()
+        self._save_requested = threading.Event()
+        self._preview_requested = threading.Event()
+        self._last_probe = -math.inf
+        self.probe_x, self.probe_y, self.probe_tokens = probe_window(trainer, probe_len)
+        self.probe_seconds = 0.0  # total time spent probing, for the cost budget
+        self.preview_seconds = 0.0
+        self.done: DoneEvent | None = None
+        self.started = threading.Event()
+        self.finished = threading.Event()  # set when run() has returned (or raised)
+        trainer.callback = self._on_train_event
+        trainer.between_steps.append(self._between_steps)
+
+    # -- controls (any thread)
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        if self._running.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def request_save(self) -> None:
+        self._save_requested.set()
+
+    def request_preview(self) -> None:
+        self._preview_requested.set()
+
+    def set_temperature(self, value: float) -> None:
+        self.temperature = max(0.0, float(value))
+        self._preview_requested.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._running.set()
+
+    # -- the training thread
+
+    def run(self) -> DoneEvent:
+        self.started.set()
+        try:
+            self.probe()  # the untrained profile, so there is something to compare with
+            self.done = self.trainer.run(self.stop_event)
+            return self.done
+        finally:
+            self.finished.set()
+
+    @property
+    def running(self) -> bool:
+        return self.started.is_set() and not self.finished.is_set()
+
+    def _on_train_event(self, event: TrainEvent) -> None:
+        self.callback(event)
+        if isinstance(event, EvalEvent):
+            self.preview()
+        elif isinstance(event, DoneEvent):
+            self.probe()
+
+    def _between_steps(self, trainer: Trainer) -> None:
+        self._service()
+        if not self._running.is_set():
+            self.callback(PausedEvent(trainer.step, True))
+            while not self._running.wait(0.05):
+                if self.stop_event.is_set():
+                    break
+                self._service()
+            self.callback(PausedEvent(trainer.step, False))
+        if time.perf_counter() - self._last_probe >= self.probe_every_s:
+            self.probe()
+
+    def _service(self) -> None:
+        if self._save_requested.is_set():
+            self._save_requested.clear()
+            self.trainer.save()
+        if self._preview_requested.is_set():
+            self.preview()
+
+    def probe(self) -> ProbeEvent:
+        t0 = time.perf_counter()
+        unroll = gradient_through_time(self.trainer.model, self.probe_x, self.probe_y)
+        seconds = time.perf_counter() - t0
+        self.probe_seconds += seconds
+        self._last_probe = time.perf_counter()
+        event = ProbeEvent(
+            step=self.trainer.step, grad_norms=unroll.grad_norms, hidden=unroll.hidden,
+            tokens=self.probe_tokens, decay_ratio=unroll.decay_ratio, seconds=seconds,
+        )
+        self.callback(event)
+        return event
+
+    def preview(self) -> PreviewEvent:
+        """Sample from the current weights (usable from any thread once training has ended)."""
+        self._preview_requested.clear()
+        t0 = time.perf_counter()
+        temperature = self.temperature
+        was_training = self.trainer.model.training
+        text = sample_text(
+            self.trainer.model, self.trainer.tokenizer, length=self.preview_len,
+            config=SamplingConfig(temperature=temperature), seed=self.trainer.step,
+        )[0]
+        self.trainer.model.train(was_training)
+        self.preview_seconds += time.perf_counter() - t0
+        event = PreviewEvent(step=self.trainer.step, text=text, temperature=temperature)
+        self.callback(event)
+        return event

@@ -1,0 +1,549 @@
+"""The training dashboard: ``rnngen train CORPUS --tui``.
+
+Training runs in a Textual thread worker through ``rnngen.live.LiveSession`` (the same
+``Trainer`` as the plain CLI). The training thread only appends events to a deque; a
+timer in the UI thread drains it and redraws the panels a few times a second, so the
+cost to training is one ``deque.append`` per step plus the probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Static
+
+from rnngen.live import LiveSession, PausedEvent, PreviewEvent, ProbeEvent
+from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+MAX_POINTS = 4096
+
+
+# ---- plain rendering helpers (no widgets, easy to test) ----------------------------------------
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def fmt_sci(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.1e}" if value and (abs(value) < 1e-2 or abs(value) >= 1e4) else f"{value:.3g}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def bucket(values: list[float], width: int, how=max) -> list[float]:
+    """Squeeze ``values`` into at most ``width`` columns (each the max/mean of its slice)."""
+    n = len(values)
+    if n <= width or width <= 0:
+        return list(values)
+    out = []
+    for i in range(width):
+        part = [v for v in values[i * n // width : (i + 1) * n // width] if math.isfinite(v)]
+        out.append(how(part) if part else float("nan"))
+    return out
+
+
+def sparkline(values: list[float], width: int, *, log: bool = False) -> str:
+    vals = bucket(values, width)
+    if log:
+        vals = [math.log10(v) if v > 0 else float("nan") for v in vals]
+    finite = [v for v in vals if math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    span = hi - lo or 1.0
+    return "".join(BLOCKS[1 + round((v - lo) / span * 7)] if math.isfinite(v) else " " for v in vals)
+
+
+def line_chart(series: list[tuple[list[tuple[int, float]], str, str]], width: int, height: int,
+               *, x_max: int | None = None) -> Text:
+    """Scatter several (step, value) series on one grid; a y axis with min and max on the left."""
+    points = [(s, v) for data, _, _ in series for s, v in data if math.isfinite(v)]
+    text = Text()
+    if not points or width < 12 or height < 2:
+        text.append("waiting for the first steps…", style="dim")
+        return text
+    lo = min(v for _, v in points)
+    hi = max(v for _, v in points)
+    if hi - lo < 1e-9:
+        hi, lo = hi + 0.5, lo - 0.5
+    x_hi = max(x_max or 0, max(s for s, _ in points), 1)
+    label_w = 7
+    cols = width - label_w
+    grid: list[list[tuple[str, str] | None]] = [[None] * cols for _ in range(height)]
+    for data, mark, style in series:
+        for s, v in data:
+            if not math.isfinite(v):
+                continue
+            col = min(cols - 1, int(s / x_hi * (cols - 1)))
+            row = height - 1 - min(height - 1, int(round((v - lo) / (hi - lo) * (height - 1))))
+            grid[row][col] = (mark, style)
+    for r in range(height):
+        label = fmt(hi, 2) if r == 0 else fmt(lo, 2) if r == height - 1 else ""
+        text.append(f"{label:>6}┤", style="dim")
+        for cell in grid[r]:
+            if cell is None:
+                text.append(" ")
+            else:
+                text.append(cell[0], style=cell[1])
+        if r < height - 1:
+            text.append("\n")
+    return text
+
+
+def log_bars(values: list[float], width: int, height: int, *, decades: float | None = None) -> Text:
+    """Vertical bars of log10(values), one column per value (squeezed to fit): the
+    gradient-through-time profile. Axis labels are powers of ten."""
+    text = Text()
+    logs = [math.log10(v) if v > 0 and math.isfinite(v) else float("nan") for v in values]
+    logs = bucket(logs, width - 7, how=lambda part: sum(part) / len(part))
+    finite = [v for v in logs if math.isfinite(v)]
+    if not finite or height < 2:
+        text.append("waiting for the first probe…", style="dim")
+        return text
+    hi = math.ceil(max(finite))
+    lo = math.floor(min(finite))
+    if decades is not None:
+        lo = max(lo, hi - decades)
+    if hi - lo < 1:
+        lo = hi - 1
+    levels = height * 8
+    for r in range(height):
+        label = f"1e{hi:+d}" if r == 0 else f"1e{lo:+d}" if r == height - 1 else ""
+        text.append(f"{label:>6}┤", style="dim")
+        for v in logs:
+            if not math.isfinite(v):
+                text.append(" ")
+                continue
+            filled = (max(lo, v) - lo) / (hi - lo) * levels
+            cell = filled - (height - 1 - r) * 8
+            ch = BLOCKS[max(0, min(8, int(round(cell))))]
+            style = "green" if v > hi - (hi - lo) / 3 else "yellow" if v > hi - 2 * (hi - lo) / 3 else "red"
+            text.append(ch, style=style)
+        if r < height - 1:
+            text.append("\n")
+    return text
+
+
+def _unit_color(v: float) -> str:
+    v = max(-1.0, min(1.0, v)) if math.isfinite(v) else 0.0
+    if v >= 0:
+        return f"rgb({int(40 + 215 * v)},{int(40 + 40 * (1 - v))},{int(40 + 40 * (1 - v))})"
+    v = -v
+    return f"rgb({int(40 + 40 * (1 - v))},{int(60 + 80 * v)},{int(40 + 215 * v)})"
+
+
+def heatmap(hidden: list[list[float]], width: int, height: int) -> Text:
+    """Units (rows, two per line with half blocks) by time steps (columns); blue -1 .. red +1."""
+    text = Text()
+    if not hidden or height < 1 or width < 4:
+        text.append("waiting for the first probe…", style="dim")
+        return text
+    steps = hidden[-width:]
+    units = min(len(steps[0]), height * 2)
+    for r in range(0, units, 2):
+        for col in steps:
+            top = _unit_color(col[r])
+            bottom = _unit_color(col[r + 1]) if r + 1 < units else "rgb(0,0,0)"
+            text.append("▀", style=f"{top} on {bottom}")
+        if r + 2 < units:
+            text.append("\n")
+    return text
+
+
+# ---- dashboard state -----------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardState:
+    """Everything the panels show, built from events in the UI thread."""
+
+    start: StartEvent | None = None
+    last_step: StepEvent | None = None
+    train_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_bpc: float | None = None
+    grad_norm: list[float] = field(default_factory=list)
+    clipped: list[bool] = field(default_factory=list)
+    param_norms: dict[str, list[float]] = field(default_factory=dict)
+    probe: ProbeEvent | None = None
+    first_probe: ProbeEvent | None = None
+    preview: PreviewEvent | None = None
+    log: list[tuple[str, str]] = field(default_factory=list)
+    alarm: AlarmEvent | None = None
+    done: DoneEvent | None = None
+    paused: bool = False
+    error: str | None = None
+    steps: int = 0
+
+    def apply(self, event: object) -> None:
+        if isinstance(event, StepEvent):
+            self.last_step = event
+            self.steps += 1
+            _push(self.train_loss, (event.step, event.loss))
+            _push(self.grad_norm, event.grad_norm)
+            _push(self.clipped, event.clipped)
+            for name, value in (event.param_grad_norms or {}).items():
+                _push(self.param_norms.setdefault(name, []), value)
+        elif isinstance(event, StartEvent):
+            self.start = event
+            for note in event.notes:
+                self.log.append((f"note: {note}", "dim"))
+        elif isinstance(event, EvalEvent):
+            if event.val is not None:
+                self.val_loss.append((event.step, event.val.loss))
+                self.val_bpc = event.val.bpc
+            self.log.append((f"step {event.step}: eval train {fmt(event.train_loss)} val "
+                             f"{fmt(event.val.loss if event.val else None)} bpc {fmt(self.val_bpc)}"
+                             + (" best" if event.best else ""), "green" if event.best else ""))
+        elif isinstance(event, ProbeEvent):
+            self.probe = event
+            if self.first_probe is None:
+                self.first_probe = event
+        elif isinstance(event, PreviewEvent):
+            self.preview = event
+        elif isinstance(event, SavedEvent):
+            self.log.append((f"step {event.step}: saved {event.path}", "cyan"))
+        elif isinstance(event, AlarmEvent):
+            self.alarm = event
+            self.log.append((f"ALARM {event.message}", "bold red"))
+        elif isinstance(event, PausedEvent):
+            self.paused = event.paused
+            self.log.append((f"step {event.step}: {'paused' if event.paused else 'resumed'}", "yellow"))
+        elif isinstance(event, DoneEvent):
+            self.done = event
+            self.paused = False
+            what = {"budget": "finished", "stopped": "stopped", "diverged": "diverged"}.get(event.reason, event.reason)
+            self.log.append((f"step {event.step}: {what}; checkpoint {event.out}", "bold"))
+        elif isinstance(event, ErrorEvent):
+            self.error = event.message
+            self.log.append((f"error: {event.message}", "bold red"))
+        del self.log[:-200]
+
+
+@dataclass
+class ErrorEvent:
+    message: str
+
+
+def _push(values: list, item) -> None:
+    """Append, halving the resolution when the history gets long (keeps redraws cheap)."""
+    values.append(item)
+    if len(values) > MAX_POINTS:
+        del values[1::2]
+
+
+# ---- the app ------------------------------------------------------------------------------------
+
+
+class Panel(Static):
+    """A bordered text panel; the dashboard redraws it from the state."""
+
+    def __init__(self, title: str, *, id: str):
+        super().__init__("", id=id, classes="panel")
+        self.border_title = title
+
+
+class TrainingDashboard(App):
+    """Live view of a training run; stays open on the final state until ``q``."""
+
+    CSS_PATH = "dashboard.tcss"
+    TITLE = "rnngen train"
+    BINDINGS = [
+        Binding("p", "toggle_pause", "pause/resume"),
+        Binding("space", "toggle_pause", "pause/resume", show=False),
+        Binding("s", "save", "save now"),
+        Binding("x", "stop", "stop"),
+        Binding("plus,equals_sign,right_square_bracket", "temperature(0.1)", "temp +"),
+        Binding("minus,left_square_bracket", "temperature(-0.1)", "temp -"),
+        Binding("q", "quit_dashboard", "quit"),
+        Binding("ctrl+c", "quit_dashboard", "quit", show=False, priority=True),
+    ]
+
+    def __init__(self, session: LiveSession | None = None, *, refresh_hz: float = 5.0, clock=time.monotonic):
+        super().__init__()
+        self.session = session
+        self.state = DashboardState()
+        self.queue: collections.deque = collections.deque()
+        self.refresh_hz = refresh_hz
+        self.clock = clock
+        self.frames: list[float] = []  # times of redraws (for the benchmark)
+        self.quitting = False
+        self.exit_code = 0
+        self._worker = None
+        self._temperature = session.temperature if session else 0.8
+        if session is not None:
+            session.callback = self.queue.append
+
+    # -- layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status")
+        with Horizontal(classes="row"):
+            yield Panel("loss (train · / val ◆)", id="loss")
+            yield Panel("gradient norm", id="grad")
+        with Horizontal(classes="row"):
+            yield Panel("gradient through time ‖dL/dh_t‖", id="gtt")
+            yield Panel("hidden state (probe window)", id="hidden")
+        with Horizontal(id="bottom"):
+            yield Panel("sample", id="sample")
+            yield Panel("log", id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self.refresh_hz, self.redraw)
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.action_quit_dashboard)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass  # not the main thread (tests): no signal handlers
+        if self.session is not None:
+            self.session.started.set()  # training counts as running from here on
+            self._worker = self.run_worker(self._train, thread=True, exit_on_error=False, name="training")
+        self.redraw(force=True)
+
+    def on_unmount(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass
+
+    def _train(self) -> None:
+        try:
+            self.session.run()
+        except Exception as exc:  # shown on screen, never a traceback
+            self.queue.append(ErrorEvent(f"{type(exc).__name__}: {exc}"))
+            if self.session.trainer.step:
+                try:
+                    self.session.trainer.save()
+                except Exception:
+                    pass
+
+    @property
+    def training(self) -> bool:
+        return self.session is not None and self.session.running
+
+    # -- feeding (any thread) and drawing (UI thread)
+
+    def feed(self, event: object) -> None:
+        self.queue.append(event)
+
+    def redraw(self, force: bool = False) -> None:
+        dirty = force
+        while self.queue:
+            self.state.apply(self.queue.popleft())
+            dirty = True
+        if self.quitting and not self.training:
+            self.exit(self.exit_code_for_state())
+            return
+        if not dirty:
+            return
+        self.frames.append(self.clock())
+        s = self.state
+        self.query_one("#status", Static).update(self.render_status())
+        for panel_id, render in (("loss", self.render_loss), ("grad", self.render_grad),
+                                 ("gtt", self.render_gtt), ("hidden", self.render_hidden),
+                                 ("sample", self.render_sample), ("log", self.render_log)):
+            widget = self.query_one(f"#{panel_id}", Static)
+            size = widget.content_size
+            widget.update(render(max(size.width, 10), max(size.height, 1)))
+        self.query_one("#status").set_class(s.alarm is not None or s.error is not None, "alarm")
+
+    def exit_code_for_state(self) -> int:
+        if self.state.done is not None and self.state.done.reason == "diverged":
+            return 3
+        return 1 if self.state.error else 0
+
+    # -- panels
+
+    def render_status(self) -> Text:
+        s = self.state
+        t = Text()
+        if s.start is not None:
+            m = s.start.model_config
+            t.append(f" {m.cell.upper()} {m.layers}x{m.hidden} ", style="bold reverse")
+            t.append(f" {s.start.parameters:,} params · {s.start.config.level} · ")
+        step = s.last_step
+        done_step = s.done.step if s.done else (step.step if step else 0)
+        total = s.start.total_steps if s.start else None
+        t.append(f"step {done_step}" + (f"/{total}" if total else ""))
+        progress = 1.0 if s.done and s.done.reason == "budget" else (step.progress if step else 0.0)
+        filled = int(progress * 12)
+        t.append(" " + "█" * filled + "░" * (12 - filled) + f" {progress:4.0%}")
+        if step is not None:
+            t.append(f" · {step.tokens_per_s:,.0f} tok/s · left {fmt_duration(0 if s.done else step.eta_s)}"
+                     f" · lr {step.lr:.1e}")
+        t.append(" · ")
+        if s.done is not None:
+            t.append(f"{s.done.reason.upper()} · q quits", style="bold green" if s.done.reason == "budget" else "bold yellow")
+        elif self.quitting:
+            t.append("SAVING…", style="bold yellow")
+        elif s.paused:
+            t.append("PAUSED", style="bold yellow")
+        else:
+            t.append("TRAINING", style="bold green")
+        if s.alarm is not None:
+            t.append(f"\n ⚠ ALARM {s.alarm.message} (parameter: {s.alarm.parameter}); "
+                     "the last good checkpoint is kept", style="bold white on red")
+        elif s.error is not None:
+            t.append(f"\n ⚠ {s.error}", style="bold white on red")
+        else:
+            t.append(f"\n train loss {fmt(step.loss if step else None)} · bpc {fmt(step.bpc if step else None)}"
+                     f" · val loss {fmt(s.val_loss[-1][1] if s.val_loss else None)} · val bpc {fmt(s.val_bpc)}",
+                     style="dim" if step is None else "")
+        return t
+
+    def render_loss(self, width: int, height: int) -> Text:
+        s = self.state
+        total = s.start.total_steps if s.start else None
+        smooth = _smooth(s.train_loss)
+        chart = line_chart([(smooth, "·", "cyan"), (s.val_loss, "◆", "bold yellow")], width, height - 1, x_max=total)
+        step = s.last_step
+        head = Text(f"train {fmt(step.loss if step else None)}  bpc {fmt(step.bpc if step else None)}   "
+                    f"val {fmt(s.val_loss[-1][1] if s.val_loss else None)}  bpc {fmt(s.val_bpc)}\n", style="bold")
+        return head + chart
+
+    def render_grad(self, width: int, height: int) -> Text:
+        s = self.state
+        t = Text()
+        if not s.grad_norm:
+            t.append("waiting for the first steps…", style="dim")
+            return t
+        clip = s.start.config.clip if s.start else 0
+        recent = s.clipped[-100:]
+        t.append(f"‖g‖ {fmt_sci(s.grad_norm[-1])} before clip · clip {clip or 'off'} · "
+                 f"clipped {sum(recent) / max(len(recent), 1):.0%} of {len(recent)}\n", style="bold")
+        cols = width - 7
+        norms = bucket(s.grad_norm, cols)
+        flags = bucket([1.0 if c else 0.0 for c in s.clipped], cols)
+        line = sparkline(norms, cols, log=True)
+        t.append(f"{fmt_sci(max(norms)):>6} ", style="dim")
+        for ch, flag in zip(line, flags):
+            t.append(ch, style="red" if flag > 0 else "green")
+        t.append("\n       ")
+        t.append("".join("▲" if flag > 0 else " " for flag in flags), style="red")
+        t.append("\n")
+        rows = max(0, height - 4)
+        names = list(s.param_norms)[:rows]
+        name_w = min(22, max((len(n) for n in names), default=0))
+        spark_w = max(4, width - name_w - 10)
+        for name in names:
+            values = s.param_norms[name]
+            t.append(f"{name[-name_w:]:<{name_w}} ", style="dim")
+            t.append(f"{sparkline(values, spark_w, log=True):<{spark_w}}", style="magenta")
+            t.append(f" {fmt_sci(values[-1]):>8}\n")
+        if len(s.param_norms) > rows:
+            t.append(f"… {len(s.param_norms) - rows} more", style="dim")
+        return t.rstrip() or t
+
+    def render_gtt(self, width: int, height: int) -> Text:
+        s = self.state
+        p = s.probe
+        if p is None:
+            return Text("waiting for the first probe…", style="dim")
+        top = p.grad_norms[-1]
+        head = Text(f"step {p.step} · T={len(top)} · h1/hT {fmt_sci(p.decay_ratio)}", style="bold")
+        if s.first_probe is not None and s.first_probe is not p:
+            head.append(f" (at step {s.first_probe.step}: {fmt_sci(s.first_probe.decay_ratio)})", style="dim")
+        head.append("\n")
+        chart = log_bars(top, width, height - 2, decades=40)
+        foot = Text(f"\n{'':7}t=1 oldest{'':>{max(1, width - 7 - 10 - 10)}}t=T (loss)", style="dim")
+        return head + chart + foot
+
+    def render_hidden(self, width: int, height: int) -> Text:
+        p = self.state.probe
+        if p is None:
+            return Text("waiting for the first probe…", style="dim")
+        units = len(p.hidden[0]) if p.hidden else 0
+        shown = min(units, (height - 1) * 2)
+        head = Text(f"units 1-{shown}/{units} × {min(width, len(p.hidden))} steps · blue −1 red +1\n",
+                    style="dim")
+        body = heatmap(p.hidden, width, height - 1)
+        return head + body
+
+    def render_sample(self, width: int, height: int) -> Text:
+        p = self.state.preview
+        head = Text(f"temp {self._temperature:.1f}", style="bold")
+        if p is None:
+            return head + Text(" · a sample appears at each evaluation", style="dim")
+        head.append(f" · step {p.step} (drawn at temp {p.temperature:.1f})\n", style="dim")
+        lines = p.text.replace("\r", "").split("\n")
+        body = "\n".join(line[:width] for line in lines)
+        return head + Text(body)
+
+    def render_log(self, width: int, height: int) -> Text:
+        t = Text()
+        for i, (line, style) in enumerate(self.state.log[-height:]):
+            if i:
+                t.append("\n")
+            t.append(line[:width], style=style)
+        return t
+
+    # -- actions
+
+    def action_toggle_pause(self) -> None:
+        if self.session is None or not self.training:
+            return
+        if self.session.paused:
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    def action_save(self) -> None:
+        if self.session is not None and self.training:
+            self.session.request_save()
+        elif self.session is not None:
+            self.notify("training has ended; the checkpoint is saved")
+
+    def action_stop(self) -> None:
+        if self.session is not None and self.training:
+            self.session.stop()
+
+    def action_temperature(self, delta: float) -> None:
+        self._temperature = round(max(0.0, min(3.0, self._temperature + delta)), 2)
+        if self.session is None:
+            self.redraw(force=True)
+            return
+        self.session.set_temperature(self._temperature)
+        if not self.training:
+            self.run_worker(self.session.preview, thread=True, exit_on_error=False, group="preview")
+        self.redraw(force=True)
+
+    def action_quit_dashboard(self) -> None:
+        """Save (stopping training if it runs), then exit."""
+        self.quitting = True
+        if self.session is not None and self.training:
+            self.session.stop()
+            self.redraw(force=True)
+        else:
+            self.exit(self.exit_code_for_state())
+
+
+def _smooth(points: list[tuple[int, float]], alpha: float = 0.1) -> list[tuple[int, float]]:
+    out, ema = [], None
+    for s, v in points:
+        if not math.isfinite(v):
+            continue
+        ema = v if ema is None else ema * (1 - alpha) + v * alpha
+        out.append((s, ema))
+    return out

@@ -1,0 +1,40 @@
+"""Entry point for ``rnngen train CORPUS --tui``: build the trainer, then open the dashboard.
+
+The ``Trainer`` is built before the terminal switches to the dashboard, so a bad option or
+a bad corpus still gives the one-line error and non-zero exit of the plain CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnngen.corpus import Corpus
+from rnngen.live import LiveSession
+from rnngen.training import TrainConfig, Trainer
+
+
+def build_session(config: TrainConfig, corpus: Corpus, *, out: Path | None = None, resume: Path | None = None,
+                  explicit: set[str] | None = None, **session_options) -> LiveSession:
+    trainer = Trainer(config, corpus, out=out, resume=resume, explicit=explicit)
+    return LiveSession(trainer, **session_options)
+
+
+def run_training_dashboard(config: TrainConfig, corpus: Corpus, *, out: Path | None = None,
+                           resume: Path | None = None, explicit: set[str] | None = None) -> int:
+    """Train in the dashboard; returns the exit code (0 after ``q``, 3 if training diverged)."""
+    session = build_session(config, corpus, out=out, resume=resume, explicit=explicit)
+    from rnngen.tui.dashboard import TrainingDashboard
+
+    app = TrainingDashboard(session)
+    result = app.run()
+    if session.running:  # the app ended with training still running: stop it and let it save
+        session.stop()
+        session.finished.wait(timeout=120)
+    done = session.done
+    if done is not None:
+        print(f"checkpoint: {done.out}")
+        if done.reason == "diverged":
+            import sys
+
+            print(f"error: training diverged at step {done.step + 1}; last good checkpoint: {done.out}", file=sys.stderr)
+    return result if isinstance(result, int) else app.exit_code_for_state()
