@@ -354,7 +354,7 @@ class TrainingDashboard(App):
             self.state.apply(self.queue.popleft())
             dirty = True
         if self.quitting and not self.training:
-            self.exit(self.exit_code_for_state())
+            self._finish()
             return
         if not dirty:
             return
@@ -368,6 +368,10 @@ class TrainingDashboard(App):
             size = widget.content_size
             widget.update(render(max(size.width, 10), max(size.height, 1)))
         self.query_one("#status").set_class(s.alarm is not None or s.error is not None, "alarm")
+
+    def _finish(self) -> None:
+        code = self.exit_code_for_state()
+        self.exit(code, return_code=code)
 
     def exit_code_for_state(self) -> int:
         if self.state.done is not None and self.state.done.reason == "diverged":
@@ -536,7 +540,7 @@ class TrainingDashboard(App):
             self.session.stop()
             self.redraw(force=True)
         else:
-            self.exit(self.exit_code_for_state())
+            self._finish()
 
 
 def _smooth(points: list[tuple[int, float]], alpha: float = 0.1) -> list[tuple[int, float]]:

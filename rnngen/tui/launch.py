@@ -26,7 +26,7 @@ def run_training_dashboard(config: TrainConfig, corpus: Corpus, *, out: Path | N
     from rnngen.tui.dashboard import TrainingDashboard
 
     app = TrainingDashboard(session)
-    result = app.run()
+    app.run()
     if session.running:  # the app ended with training still running: stop it and let it save
         session.stop()
         session.finished.wait(timeout=120)
@@ -37,4 +37,4 @@ def run_training_dashboard(config: TrainConfig, corpus: Corpus, *, out: Path | N
             import sys
 
             print(f"error: training diverged at step {done.step + 1}; last good checkpoint: {done.out}", file=sys.stderr)
-    return result if isinstance(result, int) else app.exit_code_for_state()
+    return app.return_code if app.return_code is not None else app.exit_code_for_state()
