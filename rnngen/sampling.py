@@ -73,6 +73,74 @@ def choose_tokens(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+@torch.jit.script
+def choose_with_noise(logits: torch.Tensor, gumbel: torch.Tensor, temperature: float, top_k: int,
+                      top_p: float) -> torch.Tensor:
+    """Pick one token per row: argmax(logits / T + Gumbel noise) draws from softmax(logits / T).
+
+    The Gumbel-max trick turns sampling into an add and an argmax, with all the noise
+    drawn up front in one call; top-k and top-p mask the logits exactly as
+    ``next_token_probs`` filters the distribution.
+    """
+    if temperature == 0.0:
+        return logits.argmax(-1)
+    z = logits / temperature
+    if top_k > 0 and top_k < z.shape[-1]:
+        kth = torch.topk(z, top_k, dim=-1)[0][:, -1:]
+        z = z.masked_fill(z < kth, float("-inf"))
+    if top_p < 1.0:
+        probs = torch.softmax(z, dim=-1)
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+        keep_sorted = (torch.cumsum(sorted_probs, dim=-1) - sorted_probs) < top_p
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        z = z.masked_fill(~keep, float("-inf"))
+    return (z + gumbel).argmax(-1)
+
+
+@torch.jit.script
+def _run_chunk(
+    cell: int, hidden: int, table: torch.Tensor, w_ih_t: list[torch.Tensor], w_hh_t: list[torch.Tensor],
+    b_ih: list[torch.Tensor], b_hh: list[torch.Tensor], w_cat_t: list[torch.Tensor], b_cat: list[torch.Tensor],
+    head_w_t: torch.Tensor, head_b: torch.Tensor, hs: list[torch.Tensor], cs: list[torch.Tensor],
+    logits: torch.Tensor, gumbel: torch.Tensor, temperature: float, top_k: int, top_p: float,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """Choose a token from ``logits``, step the network on it, repeat ``len(gumbel)`` times.
+
+    The whole loop runs inside TorchScript: no Python between tokens. cell: 0 LSTM, 1 GRU, 2 RNN.
+    """
+    steps = gumbel.shape[0]
+    out = torch.empty((steps, logits.shape[0]), dtype=torch.long)
+    H = hidden
+    for t in range(steps):
+        tok = choose_with_noise(logits, gumbel[t], temperature, top_k, top_p)
+        out[t] = tok
+        x = table[tok]
+        for k in range(len(hs)):
+            h = hs[k]
+            if cell == 1:
+                gx = x if k == 0 else torch.addmm(b_ih[k], x, w_ih_t[k])
+                gh = torch.addmm(b_hh[k], h, w_hh_t[k])
+                rz = torch.sigmoid(gx[:, : 2 * H] + gh[:, : 2 * H])
+                n = torch.tanh(gx[:, 2 * H :] + rz[:, :H] * gh[:, 2 * H :])
+                h = n + rz[:, H:] * (h - n)
+            else:
+                if k == 0:
+                    gates = torch.addmm(x, h, w_hh_t[0])
+                else:
+                    gates = torch.addmm(b_cat[k], torch.cat([x, h], 1), w_cat_t[k])
+                if cell == 0:
+                    s = torch.sigmoid(gates)
+                    c = s[:, H : 2 * H] * cs[k] + s[:, :H] * torch.tanh(gates[:, 2 * H : 3 * H])
+                    h = s[:, 3 * H :] * torch.tanh(c)
+                    cs[k] = c
+                else:
+                    h = torch.tanh(gates)
+            hs[k] = h
+            x = h
+        logits = torch.addmm(head_b, x, head_w_t)
+    return out, logits, hs, cs
+
+
 class StepModel:
     """The model's weights rearranged for one-token-at-a-time inference."""
 
@@ -110,6 +178,21 @@ class StepModel:
         shape = (self.config.layers, batch, self.hidden)
         h = torch.zeros(shape)
         return (h, torch.zeros(shape)) if self.cell == "lstm" else (h,)
+
+    @torch.inference_mode()
+    def run(self, logits: torch.Tensor, state: State, gumbel: torch.Tensor,
+            config: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """Generate ``len(gumbel)`` tokens in one TorchScript call: (tokens (T, N), logits, state)."""
+        hs = list(state[0].unbind(0))
+        cs = list(state[1].unbind(0)) if self.cell == "lstm" else []
+        out, logits, hs, cs = _run_chunk(
+            {"lstm": 0, "gru": 1, "rnn": 2}[self.cell], self.hidden, self.input_table,
+            self.w_ih_t, self.w_hh_t, [l[2] for l in self.layers], [l[3] for l in self.layers],
+            [w for w, _ in self.stacked], [b for _, b in self.stacked], self.head_w_t, self.head_b,
+            hs, cs, logits, gumbel, float(config.temperature), int(config.top_k), float(config.top_p),
+        )
+        new_state = (torch.stack(hs), torch.stack(cs)) if self.cell == "lstm" else (torch.stack(hs),)
+        return out, logits, new_state
 
     @torch.inference_mode()
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -201,13 +284,30 @@ def generate(
     ids = encode_prime(tokenizer, prime)[0] if prime else start_ids(tokenizer)
     if ids.numel() == 0:
         ids = start_ids(tokenizer)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    generator = torch.Generator()
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
     stepper = step_model or StepModel(model)
     logits, state = prime_state(model, ids, num)
-    for _ in range(length):
-        new = choose_tokens(logits, config, generator)
-        yield new
-        logits, state = stepper.step(new, state)
+    vocab = logits.shape[-1]
+    # Tokens per TorchScript call: long enough to hide call overhead, short enough to
+    # stream smoothly and keep the pre-drawn noise small (chunk x num x vocab floats).
+    chunk = max(1, min(128, (1 << 20) // (num * vocab)))
+    done = 0
+    while done < length:
+        n = min(chunk, length - done)
+        gumbel = _gumbel((n, num, vocab), generator)
+        tokens, logits, state = stepper.run(logits, state, gumbel, config)
+        for row in tokens:
+            yield row
+        done += n
+
+
+def _gumbel(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator).clamp_(min=1e-20, max=1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
 
 
 def sample_text(

@@ -123,3 +123,34 @@ def test_greedy_sample_follows_argmax_of_the_fused_model():
     greedy = logits[0, 1:-1].argmax(-1)  # prediction after each token from the prime's last on
     assert greedy.tolist() == ids[0, 2:].tolist()
     assert math.isfinite(float(logits.sum()))
+
+
+@pytest.mark.parametrize("config", [SamplingConfig(), SamplingConfig(temperature=0.5), SamplingConfig(top_k=2),
+                                    SamplingConfig(top_p=0.7), SamplingConfig(temperature=1.5, top_k=3)])
+def test_gumbel_choice_draws_from_the_filtered_distribution(config):
+    """The fast sampler's Gumbel-max draws follow next_token_probs, filters included."""
+    from rnngen.sampling import _gumbel, choose_with_noise
+
+    rows = 40000
+    logits = KNOWN.expand(rows, 4).contiguous()
+    gumbel = _gumbel((rows, 4), torch.Generator().manual_seed(3))
+    picks = choose_with_noise(logits, gumbel, config.temperature, config.top_k, config.top_p)
+    freq = torch.bincount(picks, minlength=4).float() / rows
+    assert torch.allclose(freq, next_token_probs(KNOWN, config)[0], atol=0.01)
+
+
+def test_chunked_generation_matches_step_by_step_greedy():
+    tok = CharTokenizer.fit("the quick brown fox jumps over the lazy dog\n")
+    for cell in ("lstm", "gru", "rnn"):
+        model = _tiny(tok, cell).eval()
+        fast = sample_text(model, tok, prime="the", length=300, config=SamplingConfig(temperature=0))[0]
+        stepper = StepModel(model)
+        from rnngen.sampling import prime_state
+
+        logits, state = prime_state(model, torch.from_numpy(tok.encode("the").astype("int64")), 1)
+        ids = []
+        for _ in range(300):
+            new = logits.argmax(-1)
+            ids.append(int(new))
+            logits, state = stepper.step(new, state)
+        assert fast == "the" + tok.decode(ids), cell
