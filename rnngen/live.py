@@ -22,10 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rnngen.model import RNNLanguageModel
+from rnngen.probes import grad_decay_ratio, inspect_ids
 from rnngen.sampling import SamplingConfig, sample_text
 from rnngen.training import DoneEvent, EvalEvent, TrainEvent, Trainer
 
@@ -36,7 +37,7 @@ class ProbeEvent:
     grad_norms: list[list[float]]  # [layer][t] = ||dL/dh_t|| (L = loss at the window's last step)
     hidden: list[list[float]]  # [t][unit], top layer, the probe window
     tokens: list[str]  # the window's input tokens, as text
-    decay_ratio: float  # ||dL/dh_1|| / ||dL/dh_T|| on the top layer
+    decay_ratio: float  # ||dL/dh_1|| / ||dL/dh_T|| on the top layer (0: vanished below float32)
     seconds: float  # what the probe cost
 
 
@@ -71,77 +72,34 @@ class Unroll:
 
 
 def decay_ratio(profile: list[float]) -> float:
-    """||dL/dh_1|| / ||dL/dh_T||: 1 = no decay, 1e-6 = the gradient vanished."""
-    if not profile or not profile[-1] > 0:
-        return float("nan")
-    return profile[0] / profile[-1]
+    """||dL/dh_1|| / ||dL/dh_T||: 1 = no decay, 0 = the gradient vanished (nan if unknown)."""
+    ratio = grad_decay_ratio(profile)
+    return float("nan") if ratio is None else ratio
 
 
-def gradient_through_time(model: RNNLanguageModel, x: torch.Tensor, y_last: int) -> Unroll:
-    """Unroll ``model`` over the token ids ``x`` (1-D) step by step from a zero state and
-    measure ||dL/dh_t|| for every layer and step, L being the loss of predicting ``y_last``
-    after the last token. Uses the model's own weights (torch's gate order); no parameter
-    gradients are touched and dropout is off.
+def gradient_through_time(model: RNNLanguageModel, ids: torch.Tensor) -> Unroll:
+    """Read the token ids ``ids`` (1-D, T+1 tokens) with ``rnngen.probes``' step-by-step
+    engine from a zero state; L is the loss of predicting the last token. Returns
+    ||dL/dh_t|| for every layer and the T steps that lead to that prediction, and the top
+    layer's hidden states there. Parameters and their ``.grad`` are untouched; no dropout.
     """
-    # TODO(issue 3): use rnngen.probes' inspection engine once it lands, not this copy.
-    cfg = model.config
-    device = model.head.weight.device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            # float64: on a plain RNN the gradient falls below float32's range within ~100 steps.
-            inp = model.embedding(x.to(device).unsqueeze(0)).double()  # (1, T, E)
-            T = inp.shape[1]
-            hs: list[list[torch.Tensor]] = [[] for _ in range(cfg.layers)]
-            h = [torch.zeros(1, cfg.hidden, device=device, dtype=torch.float64) for _ in range(cfg.layers)]
-            c = [torch.zeros(1, cfg.hidden, device=device, dtype=torch.float64) for _ in range(cfg.layers)]
-            rnn = model.rnn
-            weights = [
-                [getattr(rnn, f"{kind}_l{layer}").double() for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-                for layer in range(cfg.layers)
-            ]
-            for t in range(T):
-                below = inp[:, t]
-                for layer in range(cfg.layers):
-                    w_ih, w_hh, b_ih, b_hh = weights[layer]
-                    if cfg.cell == "lstm":
-                        gates = F.linear(below, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh)
-                        i, f, g, o = gates.chunk(4, dim=-1)
-                        c[layer] = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
-                        h[layer] = torch.sigmoid(o) * torch.tanh(c[layer])
-                    elif cfg.cell == "gru":
-                        gi = F.linear(below, w_ih, b_ih).chunk(3, dim=-1)
-                        gh = F.linear(h[layer], w_hh, b_hh).chunk(3, dim=-1)
-                        r = torch.sigmoid(gi[0] + gh[0])
-                        z = torch.sigmoid(gi[1] + gh[1])
-                        n = torch.tanh(gi[2] + r * gh[2])
-                        h[layer] = (1 - z) * n + z * h[layer]
-                    else:
-                        h[layer] = torch.tanh(F.linear(below, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh))
-                    hs[layer].append(h[layer])
-                    below = h[layer]
-            logits = F.linear(below, model.head.weight.double(), model.head.bias.double())
-            loss = F.cross_entropy(logits, torch.tensor([y_last], device=device))
-            flat = [t for layer in hs for t in layer]
-            grads = torch.autograd.grad(loss, flat, allow_unused=True)
-        norms = torch.stack([
-            g.norm() if g is not None else torch.zeros((), device=device) for g in grads
-        ]).reshape(cfg.layers, T)
-        hidden = torch.cat([t.detach() for t in hs[-1]], dim=0)  # (T, H)
-        return Unroll(grad_norms=norms.tolist(), hidden=hidden.tolist(), loss=float(loss.detach()))
-    finally:
-        model.train(was_training)
+    record = inspect_ids(model, ids, loss="last", top_k=1)
+    T = max(1, record.num_tokens - 1)  # the last token's own state predicts nothing scored
+    return Unroll(
+        grad_norms=[np.asarray(g[:T], dtype=np.float64).tolist() for g in record.grad_through_time],
+        hidden=record.hidden[-1][:T].tolist(),
+        loss=float("nan") if record.loss_value is None else record.loss_value,
+    )
 
 
-def probe_window(trainer: Trainer, length: int) -> tuple[torch.Tensor, int, list[str]]:
-    """A fixed window for probes: the start of the validation text (else of the training text)."""
+def probe_window(trainer: Trainer, length: int) -> tuple[torch.Tensor, list[str]]:
+    """A fixed window of ``length`` + 1 tokens for probes: the start of the validation text
+    (else of the training text)."""
     ids = trainer.val_split.ids if trainer.val_split.tokens >= 4 else trainer.train_split.ids
     n = max(2, min(length + 1, int(ids.size)))
     window = torch.from_numpy(ids[:n].astype("int64"))
-    x, y_last = window[:-1], int(window[-1])
-    tokens = [trainer.tokenizer.token_text(int(i)) for i in x.tolist()]
-    return x, y_last, tokens
+    tokens = [trainer.tokenizer.token_text(int(i)) for i in window[:-1].tolist()]
+    return window, tokens
 
 
 # ---- the session -----------------------------------------------------------------------------
@@ -176,7 +134,7 @@ class LiveSession:
         self._save_requested = threading.Event()
         self._preview_requested = threading.Event()
         self._last_probe = -math.inf
-        self.probe_x, self.probe_y, self.probe_tokens = probe_window(trainer, probe_len)
+        self.probe_ids, self.probe_tokens = probe_window(trainer, probe_len)
         self.probe_seconds = 0.0  # total time spent probing, for the cost budget
         self.preview_seconds = 0.0
         self.done: DoneEvent | None = None
@@ -255,7 +213,7 @@ class LiveSession:
 
     def probe(self) -> ProbeEvent:
         t0 = time.perf_counter()
-        unroll = gradient_through_time(self.trainer.model, self.probe_x, self.probe_y)
+        unroll = gradient_through_time(self.trainer.model, self.probe_ids)
         seconds = time.perf_counter() - t0
         self.probe_seconds += seconds
         self._last_probe = time.perf_counter()

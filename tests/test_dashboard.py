@@ -234,8 +234,8 @@ def test_gradient_through_time_vanishes_for_rnn_not_for_lstm():
     ratios = {}
     for cell in ("rnn", "lstm"):
         model = RNNLanguageModel(ModelConfig(cell=cell, vocab_size=20, embed=8, hidden=32, layers=2))
-        x = torch.randint(0, 20, (48,))
-        unroll = gradient_through_time(model, x, 3)
+        x = torch.randint(0, 20, (49,))
+        unroll = gradient_through_time(model, x)
         assert len(unroll.grad_norms) == 2 and len(unroll.grad_norms[0]) == 48
         assert len(unroll.hidden) == 48 and len(unroll.hidden[0]) == 32
         assert all(g.grad is None for g in model.parameters()), "probes never touch parameter gradients"
