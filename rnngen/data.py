@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from rnngen.errors import RnngenError
-from rnngen.tokenizers import Tokenizer
+from rnngen.tokenizers import Tokenizer, build_tokenizer
 
 
 @dataclass
@@ -47,6 +47,18 @@ def split_text(text: str, val_frac: float) -> tuple[str, str]:
 
 def encode_split(tokenizer: Tokenizer, text: str) -> Split:
     return Split(ids=tokenizer.encode(text), chars=len(text))
+
+
+def fit_and_encode(level: str, train_text: str, val_text: str,
+                   vocab_size: int | None = None) -> tuple[Tokenizer, Split, Split]:
+    """Build a tokenizer on the whole corpus and encode both parts (one pass at word level)."""
+    if level == "word":
+        from rnngen.tokenizers import WordTokenizer
+
+        tokenizer, (train_ids, val_ids) = WordTokenizer.fit_encode([train_text, val_text], vocab_size)
+        return tokenizer, Split(train_ids, len(train_text)), Split(val_ids, len(val_text))
+    tokenizer = build_tokenizer(level, train_text + val_text if val_text else train_text, vocab_size)
+    return tokenizer, encode_split(tokenizer, train_text), encode_split(tokenizer, val_text)
 
 
 @dataclass(frozen=True)
@@ -86,17 +98,15 @@ class StreamBatches:
     def __init__(self, ids: np.ndarray, layout: StreamLayout):
         self.layout = layout
         used = layout.batch_size * layout.stream_len
-        # int64 copy of the used part only: (batch, stream_len), rows are streams.
-        self.streams = torch.from_numpy(
-            ids[:used].astype(np.int64).reshape(layout.batch_size, layout.stream_len)
-        )
+        # A view, not a copy: ids stay in their compact dtype (one or two bytes per token);
+        # only the current window is widened to int64.
+        self.streams = np.ascontiguousarray(ids[:used]).reshape(layout.batch_size, layout.stream_len)
 
     def window(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.layout.seq_len
         start = (k % self.layout.windows_per_epoch) * s
-        x = self.streams[:, start : start + s]
-        y = self.streams[:, start + 1 : start + s + 1]
-        return x, y
+        block = torch.from_numpy(self.streams[:, start : start + s + 1].astype(np.int64))
+        return block[:, :-1], block[:, 1:]
 
 
 def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
@@ -113,20 +123,15 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
         return
     batch = max(1, min(batch_size, (n - 1) // max(1, seq_len)))
     stream_len = (n - 1) // batch
-    data = torch.from_numpy(ids.astype(np.int64))
-    # Each stream gets stream_len targets; the remainder becomes a final batch-1 stream.
+    # Convert window by window: a big corpus stays in its compact dtype.
     main = batch * stream_len
-    xs = data[:main].reshape(batch, stream_len)
-    ys = data[1 : main + 1].reshape(batch, stream_len)
+    xs = ids[:main].reshape(batch, stream_len)
+    ys = ids[1 : main + 1].reshape(batch, stream_len)
+    as_long = lambda a: torch.from_numpy(np.ascontiguousarray(a).astype(np.int64))
     for start in range(0, stream_len, seq_len):
-        yield xs[:, start : start + seq_len], ys[:, start : start + seq_len], start == 0
-    tail_x = data[main : n - 1]
-    tail_y = data[main + 1 : n]
-    if tail_x.numel():
-        # The tail continues the last stream's text; a fresh state is a fair approximation.
-        for start in range(0, tail_x.numel(), seq_len):
-            yield (
-                tail_x[start : start + seq_len].unsqueeze(0),
-                tail_y[start : start + seq_len].unsqueeze(0),
-                start == 0,
-            )
+        yield as_long(xs[:, start : start + seq_len]), as_long(ys[:, start : start + seq_len]), start == 0
+    # The ragged tail continues the text after the last stream; it gets a fresh state.
+    tail_x, tail_y = ids[main : n - 1], ids[main + 1 : n]
+    for start in range(0, tail_x.size, seq_len):
+        yield (as_long(tail_x[start : start + seq_len])[None], as_long(tail_y[start : start + seq_len])[None],
+               start == 0)

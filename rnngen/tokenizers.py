@@ -8,7 +8,6 @@ small JSON document stored inside the checkpoint, so a checkpoint decodes on its
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Iterable, Protocol
 
 import numpy as np
@@ -43,8 +42,26 @@ class Tokenizer(Protocol):
 
 
 def id_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned integer type that holds every id: keeps big corpora compact."""
+    """The smallest unsigned integer type that holds every id: keeps big corpora compact
+    (one byte per character for most alphabets)."""
+    if vocab_size <= 256:
+        return np.dtype(np.uint8)
     return np.dtype(np.uint16) if vocab_size <= 65536 else np.dtype(np.uint32)
+
+
+CHUNK_CHARS = 1 << 22  # big texts are processed 4M characters at a time to bound temporary memory
+
+
+def text_chunks(text: str, size: int | None = None):
+    """Slices of ``text`` of about ``size`` characters, cut after whitespace so no word is split."""
+    size = size or CHUNK_CHARS
+    start, n = 0, len(text)
+    while start < n:
+        end = min(n, start + size)
+        while end < n and not text[end - 1].isspace():
+            end += 1
+        yield text[start:end]
+        start = end
 
 
 class CharTokenizer:
@@ -67,20 +84,37 @@ class CharTokenizer:
 
     @classmethod
     def fit(cls, text: str) -> "CharTokenizer":
-        codes = _code_points(text)
-        present = np.flatnonzero(np.bincount(codes))
-        return cls([chr(int(c)) for c in present])
+        counts = np.zeros(0, dtype=np.int64)
+        for chunk in text_chunks(text):
+            c = np.bincount(_code_points(chunk))
+            if c.size > counts.size:
+                c[: counts.size] += counts
+                counts = c
+            else:
+                counts[: c.size] += c
+        return cls([chr(int(c)) for c in np.flatnonzero(counts)])
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
     def encode(self, text: str) -> np.ndarray:
+        out = np.empty(len(text), dtype=id_dtype(self.vocab_size))
+        pos = 0
+        for chunk in text_chunks(text):
+            out[pos : pos + len(chunk)] = self._encode_chunk(chunk)
+            pos += len(chunk)
+        return out
+
+    def _encode_chunk(self, text: str) -> np.ndarray:
         codes = _code_points(text)
-        ids = np.full(codes.shape, -1, dtype=np.int64)
-        in_range = codes < self._lut.size
-        ids[in_range] = self._lut[codes[in_range]]
-        if (ids < 0).any():
+        if codes.size and int(codes.max()) < self._lut.size:
+            ids = self._lut[codes]
+        else:
+            ids = np.full(codes.shape, -1, dtype=np.int64)
+            in_range = codes < self._lut.size
+            ids[in_range] = self._lut[codes[in_range]]
+        if ids.size and int(ids.min()) < 0:
             missing = sorted({chr(int(c)) for c in codes[ids < 0][:1000]})
             if self.unk_id is None:
                 shown = "".join(missing[:10])
@@ -88,7 +122,7 @@ class CharTokenizer:
                     f"text has {len(missing)} character(s) the model has never seen: {shown!r}"
                 )
             ids[ids < 0] = self.unk_id
-        return ids.astype(id_dtype(self.vocab_size))
+        return ids
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.vocab[int(i)] for i in ids)
@@ -119,14 +153,40 @@ class WordTokenizer:
 
     @classmethod
     def fit(cls, text: str, max_vocab: int | None = None) -> "WordTokenizer":
-        counts = Counter(WORD_PATTERN.findall(text))
+        return cls.fit_encode([text], max_vocab)[0]
+
+    @classmethod
+    def fit_encode(cls, texts: list[str], max_vocab: int | None = None) -> tuple["WordTokenizer", list[np.ndarray]]:
+        """Build the vocabulary and encode ``texts`` in one regex pass over each.
+
+        Words get provisional ids in order of first appearance; a numpy look-up table then
+        renumbers them by frequency. One pass instead of two is what makes a 100 MB
+        corpus encode in seconds.
+        """
+        if max_vocab is not None and max_vocab < 2:
+            raise RnngenError("--vocab-size must be at least 2 (one word plus <unk>)")
+        first_seen: dict[str, int] = {}
+        provisional: list[np.ndarray] = []
+        for text in texts:
+            parts = []
+            for chunk in text_chunks(text):
+                setdefault = first_seen.setdefault
+                parts.append(np.fromiter(
+                    (setdefault(w, len(first_seen)) for w in WORD_PATTERN.findall(chunk)), dtype=np.int64
+                ))
+            provisional.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+        words = list(first_seen)
+        counts = np.bincount(np.concatenate(provisional), minlength=len(words)) if words else np.zeros(0, np.int64)
         # Most frequent first; ties broken alphabetically so the vocabulary is deterministic.
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ranked = sorted(range(len(words)), key=lambda i: (-counts[i], words[i]))
         if max_vocab is not None:
-            if max_vocab < 2:
-                raise RnngenError("--vocab-size must be at least 2 (one word plus <unk>)")
             ranked = ranked[: max_vocab - 1]
-        return cls([UNK] + [w for w, _ in ranked])
+        tokenizer = cls([UNK] + [words[i] for i in ranked])
+        lut = np.full(max(len(words), 1), tokenizer.unk_id, dtype=np.int64)
+        for new_id, old in enumerate(ranked, start=1):
+            lut[old] = new_id if words[old] != UNK else tokenizer.unk_id
+        dtype = id_dtype(tokenizer.vocab_size)
+        return tokenizer, [lut[ids].astype(dtype) for ids in provisional]
 
     @property
     def vocab_size(self) -> int:
@@ -138,8 +198,10 @@ class WordTokenizer:
     def encode(self, text: str) -> np.ndarray:
         get = self.index.get
         unk = self.unk_id
-        ids = np.fromiter((get(w, unk) for w in WORD_PATTERN.findall(text)), dtype=np.int64)
-        return ids.astype(id_dtype(self.vocab_size))
+        dtype = id_dtype(self.vocab_size)
+        parts = [np.fromiter((get(w, unk) for w in WORD_PATTERN.findall(chunk)), dtype=np.int64).astype(dtype)
+                 for chunk in text_chunks(text)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
     def unknown_words(self, text: str) -> list[str]:
         return sorted({w for w in WORD_PATTERN.findall(text) if w not in self.index})

@@ -27,11 +27,11 @@ from rnngen.checkpoint import (
     save_checkpoint,
 )
 from rnngen.corpus import Corpus
-from rnngen.data import StreamBatches, encode_split, plan_layout, split_text
+from rnngen.data import StreamBatches, encode_split, fit_and_encode, plan_layout, split_text
 from rnngen.errors import RnngenError
 from rnngen.evaluation import EvalResult, bits_per_char, evaluate
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
-from rnngen.tokenizers import Tokenizer, build_tokenizer
+from rnngen.tokenizers import Tokenizer
 
 # Options that define the network and its data layout: fixed once training starts.
 SHAPE_OPTIONS = ("level", "cell", "layers", "hidden", "embed", "tie", "vocab_size", "seq_len", "batch_size")
@@ -102,6 +102,9 @@ def resolve_defaults(config: TrainConfig, train_chars: int) -> TrainConfig:
     return c
 
 
+MAX_LR = 1e6
+
+
 def validate_config(c: TrainConfig) -> None:
     for name in ("steps", "layers", "hidden", "embed", "seq_len", "batch_size", "eval_every", "threads", "warmup_steps"):
         value = getattr(c, name)
@@ -111,8 +114,9 @@ def validate_config(c: TrainConfig) -> None:
         raise RnngenError(f"--epochs must be more than 0, not {c.epochs}")
     if c.time_s is not None and not c.time_s > 0:
         raise RnngenError("--time must be more than 0")
-    if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):
-        raise RnngenError(f"--lr must be a positive number, not {c.lr}")
+    if c.lr is not None and not (0 < c.lr <= MAX_LR):
+        # Past ~1e30 AdamW's step size overflows float32 inside torch (a crash, not a divergence).
+        raise RnngenError(f"--lr must be a positive number up to {MAX_LR:g}, not {c.lr}")
     if not (c.clip >= 0 and math.isfinite(c.clip)):
         raise RnngenError(f"--clip must be 0 (off) or more, not {c.clip}")
     if c.dropout is not None and not 0 <= c.dropout < 1:
@@ -301,15 +305,18 @@ class Trainer:
             raise RnngenError("the training part of the corpus is empty")
         if resumed is None:
             config = resolve_defaults(config, len(train_text))
-            self.tokenizer = build_tokenizer(config.level, train_text + val_text, config.vocab_size)
+            self.tokenizer, self.train_split, self.val_split = fit_and_encode(
+                config.level, train_text, val_text, config.vocab_size)
+        else:
+            self.train_split = encode_split(self.tokenizer, train_text)
+            self.val_split = encode_split(self.tokenizer, val_text)
+        del train_text, val_text  # big corpora: keep only the compact ids
         self.config = config
         self.device = pick_device(config.device)
         self.amp_dtype = autocast_dtype(self.device, config.precision)
         if config.threads:
             torch.set_num_threads(config.threads)
 
-        self.train_split = encode_split(self.tokenizer, train_text)
-        self.val_split = encode_split(self.tokenizer, val_text)
         self.layout = plan_layout(self.train_split.tokens, config.batch_size, config.seq_len)
         if self.layout.seq_len < config.seq_len or self.layout.batch_size < config.batch_size:
             self.notes.append(
@@ -464,9 +471,13 @@ class Trainer:
 
     # -- one step
 
+    def train_module(self) -> torch.nn.Module:
+        """The module that runs forward and backward: the model, or its DistributedDataParallel wrapper."""
+        return self.model
+
     def train_step(self) -> StepEvent | AlarmEvent:
         """One window forward and back; the update is applied only if everything is finite."""
-        model, opt = self.model, self.optimizer
+        model, opt = self.train_module(), self.optimizer
         window = self.step % self.layout.windows_per_epoch
         if window == 0:
             self.state = self.model.init_state(self.layout.batch_size, self.device)

@@ -20,7 +20,7 @@ def test_char_round_trip_keeps_every_code_point():
     ids = tok.encode(text)
     assert tok.decode(ids) == text
     assert tok.vocab_size == len(set(text))
-    assert ids.dtype == np.uint16
+    assert ids.dtype == np.uint8  # one byte per character for small alphabets
 
 
 def test_char_vocab_is_sorted_and_deterministic():
@@ -83,4 +83,22 @@ def test_build_tokenizer_checks_options():
 
 
 def test_id_dtype_is_compact():
-    assert id_dtype(100) == np.uint16 and id_dtype(70000) == np.uint32
+    assert id_dtype(100) == np.uint8 and id_dtype(1000) == np.uint16 and id_dtype(70000) == np.uint32
+
+
+def test_chunked_encoding_equals_whole_text_encoding(monkeypatch):
+    import rnngen.tokenizers as t
+
+    text = ("Once upon a time, 床前明月光 there was a king.\n" * 50)
+    whole_char = CharTokenizer.fit(text).encode(text)
+    whole_word = WordTokenizer.fit(text).encode(text)
+    monkeypatch.setattr(t, "CHUNK_CHARS", 7)  # force many tiny chunks
+    assert CharTokenizer.fit(text).encode(text).tolist() == whole_char.tolist()
+    tok, (ids,) = WordTokenizer.fit_encode([text])
+    assert ids.tolist() == whole_word.tolist() == tok.encode(text).tolist()
+
+
+def test_fit_encode_orders_vocab_by_frequency_and_caps():
+    tok, (a, b) = WordTokenizer.fit_encode(["b b a", "c b a a"], max_vocab=3)
+    assert tok.vocab == [UNK, "a", "b"]  # a and b both 3 times: alphabetical tie-break
+    assert tok.decode(a) == "b b a" and tok.decode(b) == f"{UNK} b a a"
