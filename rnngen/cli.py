@@ -424,3 +424,4 @@ def corpus_get(name: str) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli()
+from rnngen import cli_compare  # noqa: E402,F401  (registers compare)

@@ -38,3 +38,17 @@ def run_training_dashboard(config: TrainConfig, corpus: Corpus, *, out: Path | N
 
             print(f"error: training diverged at step {done.step + 1}; last good checkpoint: {done.out}", file=sys.stderr)
     return app.return_code if app.return_code is not None else app.exit_code_for_state()
+
+
+def run_compare_dashboard(trainers: list[Trainer], *, probe_len: int = 96) -> int:
+    """``rnngen compare --tui``: trainers are built (and checked) by the caller."""
+    from rnngen.compare import text_report
+    from rnngen.tui.compare_view import CompareDashboard
+
+    app = CompareDashboard(trainers, probe_len=probe_len)
+    app.run()
+    app.stop.set()
+    app.finished.wait(timeout=120)
+    if app.results:
+        print(text_report(app.results))
+    return app.return_code or 0
