@@ -1,0 +1,285 @@
+"""The Python API: ``rnngen.load(path)`` and ``rnngen.train(corpus, **options)``.
+
+    >>> import rnngen
+    >>> m = rnngen.train("notes.txt", steps=300, hidden=128, out="notes.safetensors")
+    >>> m.sample(prime="The ", length=80, temp=0.8, seed=1)
+    'The ...'
+    >>> for piece in m.stream(prime="The ", length=20):
+    ...     print(piece, end="")
+
+The CLI's ``rnngen train`` is a thin shell over :func:`run_training`, which is what
+:func:`train` runs too: the same trainer, the same checkpoints, the same metrics
+writers, and distributed training when started under ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from rnngen.errors import RnngenError
+
+# Names the API accepts besides TrainConfig's own fields (the CLI's spellings).
+_ALIASES = {"model": "cell", "time": "time_s", "warmup": "warmup_steps"}
+
+
+class Model:
+    """A trained checkpoint, ready to sample, stream, inspect and evaluate."""
+
+    def __init__(self, checkpoint, result=None):
+        self.checkpoint = checkpoint
+        self.path: Path | None = checkpoint.path
+        self.tokenizer = checkpoint.tokenizer
+        self.config = checkpoint.model_config
+        self.train_info: dict = checkpoint.train
+        self.net = checkpoint.build_model().eval()
+        self.result = result  # the DoneEvent when this Model came from rnngen.train()
+        self._step_model = None
+
+    # -- facts
+
+    @property
+    def level(self) -> str:
+        return self.tokenizer.level
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    @property
+    def parameters(self) -> int:
+        return self.net.num_parameters()
+
+    @property
+    def history(self) -> list[dict]:
+        return list(self.train_info.get("history", []))
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"<rnngen.Model {c.cell.upper()} {c.layers}x{c.hidden} {self.level} vocab {self.vocab_size}"
+                f" step {self.train_info.get('step')} from {self.path}>")
+
+    # -- generation
+
+    def _generate(self, prime, length, temp, top_k, top_p, seed, num):
+        from rnngen.sampling import SamplingConfig, StepModel, generate
+
+        if self._step_model is None:
+            self._step_model = StepModel(self.net)
+        config = SamplingConfig(temperature=float(temp), top_k=int(top_k), top_p=float(top_p))
+        return generate(self.net, self.tokenizer, prime=prime, length=int(length), config=config,
+                        seed=seed, num=num, step_model=self._step_model)
+
+    def sample(self, prime: str = "", length: int = 200, temp: float = 0.8, top_k: int = 0,
+               top_p: float = 1.0, seed: int | None = None) -> str:
+        """``length`` new tokens after ``prime``; the returned text starts with ``prime``."""
+        from rnngen.sampling import continue_text
+
+        ids = [int(new[0]) for new in self._generate(prime, length, temp, top_k, top_p, seed, 1)]
+        return continue_text(self.tokenizer, prime, ids)
+
+    def samples(self, num: int, prime: str = "", length: int = 200, temp: float = 0.8, top_k: int = 0,
+                top_p: float = 1.0, seed: int | None = None) -> list[str]:
+        """``num`` independent samples, generated as one batch."""
+        from rnngen.sampling import continue_text
+
+        columns: list[list[int]] = [[] for _ in range(num)]
+        for new in self._generate(prime, length, temp, top_k, top_p, seed, num):
+            for i, token_id in enumerate(new.tolist()):
+                columns[i].append(token_id)
+        return [continue_text(self.tokenizer, prime, col) for col in columns]
+
+    def stream(self, prime: str = "", length: int = 200, temp: float = 0.8, top_k: int = 0,
+               top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
+        """Yield the text of each new token as it is made (the prime itself is not yielded).
+
+        ``prime + "".join(m.stream(...))`` equals ``m.sample(...)`` with the same arguments.
+        """
+        ids = (int(new[0]) for new in self._generate(prime, length, temp, top_k, top_p, seed, 1))
+        yield from text_pieces(self.tokenizer, ids, after=prime)
+
+    # -- analysis
+
+    def evaluate(self, text: str):
+        """Loss, perplexity and bits per character on ``text`` (an EvalResult)."""
+        from rnngen.evaluation import evaluate
+
+        ids = self.tokenizer.encode(text)
+        if ids.size < 2:
+            raise RnngenError("the text to evaluate has fewer than 2 tokens")
+        return evaluate(self.net, ids, len(text))
+
+    def inspect(self, text: str, **options):
+        """The inspection record for ``text`` (hidden states, gates, top-k, gradient through time)."""
+        try:
+            from rnngen import probes
+        except ImportError:
+            raise RnngenError("inspection needs rnngen.probes, which this installation lacks") from None
+        for name in ("inspect_text", "inspect", "inspect_checkpoint"):
+            fn = getattr(probes, name, None)
+            if callable(fn):
+                return fn(self.net, self.tokenizer, text, **options)
+        raise RnngenError("rnngen.probes has no inspection entry point")
+
+
+def text_pieces(tokenizer, ids: Iterable[int], *, after: str = "") -> Iterator[str]:
+    """Turn a stream of token ids into a stream of text pieces.
+
+    Word tokens get the spaces ``decode`` would give them; byte-level BPE tokens that
+    split a character are held back until the character is complete.
+    """
+    level = tokenizer.level
+    if level == "word":
+        from rnngen.tokenizers import join_words
+
+        last = after[-1:]
+        for i in ids:
+            piece = join_words([tokenizer.token_text(i)], after=last)
+            last = piece[-1:] if piece else last
+            yield piece
+    elif hasattr(tokenizer, "token_bytes"):
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for i in ids:
+            piece = decoder.decode(tokenizer.token_bytes(i))
+            if piece:
+                yield piece
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+    else:
+        for i in ids:
+            yield tokenizer.token_text(i)
+
+
+def load(path: str | Path) -> Model:
+    """Open a checkpoint for sampling and inspection (no training state is kept in memory)."""
+    from rnngen.checkpoint import load_checkpoint
+
+    return Model(load_checkpoint(Path(path), with_training_state=False))
+
+
+def make_config(options: dict):
+    """A TrainConfig from keyword options; also the set of names given (for resume)."""
+    from rnngen.training import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)}
+    values: dict = {}
+    for name, value in options.items():
+        key = _ALIASES.get(name, name)
+        if key not in known:
+            choices = ", ".join(sorted(known | set(_ALIASES)))
+            raise RnngenError(f"unknown training option {name!r}; known options: {choices}")
+        if key == "time_s" and isinstance(value, str):
+            from rnngen.cli import parse_duration  # a pure function; importing click is cheap
+
+            value = parse_duration(value)
+        values[key] = value
+    config = TrainConfig(**values)
+    budgets = [n for n in ("steps", "epochs", "time_s") if getattr(config, n) is not None]
+    if len(budgets) > 1:
+        raise RnngenError("give one budget: steps, epochs or time")
+    return config, set(values)
+
+
+def run_training(
+    config,
+    corpus,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    callback: Callable | None = None,
+    explicit: set[str] | None = None,
+    stop: threading.Event | None = None,
+    log_jsonl: Path | None = None,
+    tensorboard: Path | None = None,
+):
+    """Run the trainer once (the CLI and :func:`train` both come here); returns the DoneEvent.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) this joins the process
+    group and trains with DistributedDataParallel; only rank 0 calls ``callback``,
+    writes metrics and saves checkpoints.
+    """
+    from rnngen import distributed
+    from rnngen.metrics import attach_metrics
+    from rnngen.training import Trainer
+
+    stop = stop or threading.Event()
+    env = distributed.env()
+    if env is None:
+        callback, closers = attach_metrics(callback, log_jsonl=log_jsonl, tensorboard=tensorboard,
+                                           append=resume is not None)
+        try:
+            trainer = Trainer(config, corpus, out=out, resume=resume, callback=callback, explicit=explicit)
+            for closer in closers:
+                closer.bind(trainer)
+            return trainer.run(stop)
+        finally:
+            for closer in closers:
+                closer.close()
+    with distributed.process_group(env, config.device):
+        closers = []
+        if env.rank == 0:
+            callback, closers = attach_metrics(callback, log_jsonl=log_jsonl, tensorboard=tensorboard,
+                                               append=resume is not None)
+        else:
+            callback = None
+        try:
+            trainer = distributed.DistributedTrainer(env, config, corpus, out=out, resume=resume,
+                                                     callback=callback, explicit=explicit)
+            for closer in closers:
+                closer.bind(trainer)
+            return trainer.run(stop)
+        finally:
+            for closer in closers:
+                closer.close()
+
+
+def train(
+    corpus,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    callback: Callable | None = None,
+    stop: threading.Event | None = None,
+    progress: bool = False,
+    log_jsonl: str | Path | None = None,
+    tensorboard: str | Path | None = None,
+    encoding: str = "utf-8",
+    **options,
+) -> Model:
+    """Train on ``corpus`` (a path, a built-in corpus name, or a ``Corpus``) and load the result.
+
+    ``options`` are the CLI's training options with underscores: ``level``, ``model``
+    (or ``cell``), ``layers``, ``hidden``, ``embed``, ``dropout``, ``seq_len``,
+    ``batch_size``, ``lr``, ``steps`` / ``epochs`` / ``time`` ("90s", "5m" or seconds),
+    ``vocab_size``, ``seed``, ``device``, ``threads``, ``bf16``, ... ``callback`` receives
+    every TrainEvent; ``progress=True`` shows the CLI's progress bar; setting ``stop``
+    (a ``threading.Event``) saves and stops. Returns the final checkpoint as a Model,
+    with the DoneEvent in ``model.result``.
+    """
+    from rnngen.corpus import Corpus, load_corpus
+
+    config, explicit = make_config(options)
+    if not isinstance(corpus, Corpus):
+        corpus = load_corpus(str(corpus), encoding=encoding)
+    kwargs = dict(out=Path(out) if out else None, resume=Path(resume) if resume else None, explicit=explicit,
+                  stop=stop, log_jsonl=Path(log_jsonl) if log_jsonl else None,
+                  tensorboard=Path(tensorboard) if tensorboard else None)
+    if progress:
+        from rnngen.progress import TrainingProgress
+
+        with TrainingProgress() as bar:
+            def both(event):
+                bar.handle(event)
+                if callback is not None:
+                    callback(event)
+
+            done = run_training(config, corpus, callback=both, **kwargs)
+    else:
+        done = run_training(config, corpus, callback=callback, **kwargs)
+    model = load(done.out)
+    model.result = done
+    return model
