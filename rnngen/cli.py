@@ -81,8 +81,10 @@ def cli() -> None:
 
 _train_options = [
     click.argument("corpus"),
-    click.option("--level", type=click.Choice(["char", "word"]), default="char", help="Token level."),
-    click.option("--vocab-size", type=int, default=None, help="Word level: keep this many tokens, the rest become <unk>."),
+    click.option("--level", type=click.Choice(["char", "word", "bpe"]), default="char",
+                 help="Token level: characters, words, or byte-level BPE (needs rnngen[bpe])."),
+    click.option("--vocab-size", type=int, default=None,
+                 help="Word level: keep this many tokens, the rest become <unk>. BPE: vocabulary to learn (default 2048)."),
     click.option("--model", "cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm", help="Recurrent cell."),
     click.option("--layers", type=int, default=None, show_default="2", help="Stacked recurrent layers."),
     click.option("--hidden", type=int, default=None, show_default="auto", help="Units per layer."),
@@ -113,6 +115,11 @@ _train_options = [
                  help="On NaN/Inf: stop, or skip the step and halve the learning rate."),
     click.option("--encoding", default="utf-8", help="Text encoding of the corpus."),
     click.option("--tui", is_flag=True, help="Watch training in the dashboard."),
+    click.option("--nproc", type=int, default=1, help="Train data-parallel in N processes (runs torchrun for you)."),
+    click.option("--log-jsonl", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                 help="Write one JSON object per step to this file (see rnngen plot)."),
+    click.option("--tensorboard", type=click.Path(path_type=Path, file_okay=False), default=None,
+                 help="Log scalars and gradient histograms to this TensorBoard folder (needs rnngen[tensorboard])."),
 ]
 
 
@@ -164,23 +171,31 @@ def train(ctx: click.Context, **params) -> None:
       rnngen train shakespeare --resume checkpoints/shakespeare-char-lstm.safetensors --time 10m
     """
     from rnngen.corpus import load_corpus
-    from rnngen.training import Trainer
 
     config, explicit = build_train_config(params, ctx)
+    if params["nproc"] != 1 and "WORLD_SIZE" not in os.environ:
+        from rnngen.cli_extra import launch_distributed
+
+        ctx.exit(launch_distributed(ctx, params))
     corpus = load_corpus(params["corpus"], encoding=params["encoding"])
     if params["tui"]:
         from rnngen.tui.launch import run_training_dashboard
 
         code = run_training_dashboard(config, corpus, out=params["out"], resume=params["resume"], explicit=explicit)
         ctx.exit(code)
+    from rnngen.api import run_training
+    from rnngen.distributed import rank
     from rnngen.progress import TrainingProgress
 
-    with TrainingProgress() as progress:
-        trainer = Trainer(config, corpus, out=params["out"], resume=params["resume"],
-                          callback=progress.handle, explicit=explicit)
+    quiet = rank() != 0  # under torchrun only rank 0 speaks
+    with TrainingProgress(_quiet_console() if quiet else None) as progress:
         stop = threading.Event()
         with _stop_on_signals(stop, progress.say):
-            done = trainer.run(stop)
+            done = run_training(config, corpus, out=params["out"], resume=params["resume"],
+                                callback=progress.handle, explicit=explicit, stop=stop,
+                                log_jsonl=params["log_jsonl"], tensorboard=params["tensorboard"])
+    if quiet:
+        return
     if done.reason == "diverged":
         click.echo(f"error: training diverged at {done.step + 1}; last good checkpoint: {done.out}", err=True)
         ctx.exit(3)
@@ -189,6 +204,12 @@ def train(ctx: click.Context, **params) -> None:
         click.echo(f"best:       {done.best_path}")
     if done.reason == "stopped":
         click.echo(f"stopped at step {done.step}; continue with: rnngen train {params['corpus']} --resume {done.out}")
+
+
+def _quiet_console():
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=True)
 
 
 class _stop_on_signals:
@@ -424,4 +445,5 @@ def corpus_get(name: str) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli()
+from rnngen import cli_extra  # noqa: E402,F401  (registers plot and export)
 from rnngen import cli_compare  # noqa: E402,F401  (registers compare)
