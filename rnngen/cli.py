@@ -445,5 +445,6 @@ def corpus_get(name: str) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli()
+from rnngen import cli_inspect  # noqa: E402,F401  (registers inspect and tui)
 from rnngen import cli_extra  # noqa: E402,F401  (registers plot and export)
 from rnngen import cli_compare  # noqa: E402,F401  (registers compare)
