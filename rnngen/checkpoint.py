@@ -17,9 +17,11 @@ stranger is safe to open.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,9 @@ _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
                 "U8": 1, "BOOL": 1}
 OPTIM_PREFIX = "optim."
 TRAIN_PREFIX = "train."
+# SHA-256 over rnngen's metadata and every tensor's name, dtype, shape and bytes: a bit
+# flipped on disk (or in transit) is refused instead of silently changing a weight.
+CHECKSUM_KEY = "rnngen.checksum"
 
 
 @dataclass
@@ -100,6 +105,7 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "rnngen.tokenizer": json.dumps(ckpt.tokenizer.to_json(), ensure_ascii=False),
         "rnngen.train": json.dumps(ckpt.train),
     }
+    metadata[CHECKSUM_KEY] = json.dumps({"sha256": content_digest(tensors, metadata)})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         save_file(tensors, str(tmp), metadata=metadata)
@@ -113,6 +119,54 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         _remove_quietly(tmp)
         raise
     _fsync_dir(path.parent)
+    _remove_stale_temps(path)
+
+
+def content_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """SHA-256 of rnngen's metadata and of every tensor (name, dtype, shape, bytes)."""
+    h = hashlib.sha256()
+
+    def put(data: bytes) -> None:
+        h.update(struct.pack("<Q", len(data)))
+        h.update(data)
+
+    for key in sorted(k for k in metadata if k.startswith("rnngen.") and k != CHECKSUM_KEY):
+        put(key.encode("utf-8"))
+        put(metadata[key].encode("utf-8", "surrogatepass"))
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        put(name.encode("utf-8", "surrogatepass"))
+        put(f"{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return h.hexdigest()
+
+
+_TEMP_PID = re.compile(r"\.tmp-(\d+)$")
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temporary files left next to ``path`` by writers that were killed (SIGKILL, power cut)."""
+    prefix = f".{path.name}.tmp-"
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        match = _TEMP_PID.search(name)
+        if not match or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+            continue
+        _remove_quietly(path.parent / name)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or not a pid we can ask about: leave its file alone
+    return True
 
 
 def read_header(path: Path) -> tuple[dict, dict]:
@@ -209,12 +263,23 @@ def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Ch
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise RnngenError(f"{path} could not be read: {str(exc).splitlines()[0]}") from None
+    _verify_checksum(path, metadata, tensors)
     if not with_training_state:
         tensors = {k: v for k, v in tensors.items() if not k.startswith((OPTIM_PREFIX, TRAIN_PREFIX))}
     for key, tensor in tensors.items():
         if tensor.is_floating_point() and not key.startswith(TRAIN_PREFIX) and not torch.isfinite(tensor).all():
             raise RnngenError(f"{path}: tensor {key} holds NaN or infinite values")
     return Checkpoint(config, tokenizer, train, tensors, path=path, format_version=version)
+
+
+def _verify_checksum(path: Path, metadata: dict, tensors: dict[str, torch.Tensor]) -> None:
+    if CHECKSUM_KEY not in metadata:
+        return  # written before checksums existed
+    doc = _json_field(path, metadata, CHECKSUM_KEY)
+    if not isinstance(doc, dict) or not isinstance(doc.get("sha256"), str):
+        raise RnngenError(f"{path}: metadata {CHECKSUM_KEY} is malformed")
+    if doc["sha256"] != content_digest(tensors, metadata):
+        raise RnngenError(f"{path} is corrupt: its contents do not match the checksum written with it")
 
 
 def _check_model_shapes(path: Path, header: dict, config: ModelConfig) -> None:

@@ -1,0 +1,445 @@
+"""Issue 6: nothing lost, nothing crashes, nothing unsafe loads.
+
+Each test tries to break one promise: SIGKILL at random moments (also mid-write), clean
+stops on SIGINT/SIGTERM, faithful resume, NaN/Inf divergence, a full disk while saving,
+stale temporary files, and no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnngen.checkpoint as checkpoint_module
+from rnngen.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnngen.corpus import load_corpus
+from rnngen.errors import RnngenError
+from rnngen.training import AlarmEvent, StepEvent, TrainConfig, Trainer
+
+from conftest import TINY, run_cli
+from reliability_helpers import fork_cli, wait_exit
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8", "--batch-size", "2",
+        "--threads", "1", "--seed", "3", "--val-frac", "0.05"]
+
+
+def _temps(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+def _assert_absent_or_complete(path: Path, *, resumable: bool) -> int | None:
+    """The promise: a checkpoint path holds nothing or a complete, loadable checkpoint."""
+    if not path.exists():
+        return None
+    ckpt = load_checkpoint(path)  # raises RnngenError if torn, truncated or corrupt
+    ckpt.build_model()
+    assert ckpt.resumable == resumable
+    return int(ckpt.train["step"])
+
+
+# ---- 1. atomic checkpoints under SIGKILL -----------------------------------------------
+
+
+def _sigkill_trials(tmp_path: Path, corpus: Path, trials: int, seed: int) -> dict:
+    """Kill training again and again (each run resumes the last), at random moments and mid-write."""
+    rng = random.Random(seed)
+    out = tmp_path / "k.safetensors"
+    best = tmp_path / "k.best.safetensors"
+    last_step, mid_write, resumed = 0, 0, 0
+    for trial in range(trials):
+        resume = out.exists()
+        args = ["train", corpus, "--steps", "100000", "--eval-every", "1", *FAST]
+        args += ["--resume", out] if resume else ["--out", out]
+        resumed += resume
+        log = tmp_path / "trial.log"
+        pid = fork_cli(args, log)
+        if trial % 2:
+            # Aim at the write itself: let it train a little, then kill the moment this
+            # child's temporary file appears.
+            time.sleep(rng.uniform(0.0, 0.3))
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                if any(n.endswith(f".tmp-{pid}") for n in os.listdir(tmp_path)):
+                    break
+                time.sleep(0.0002)
+        else:
+            time.sleep(rng.uniform(0.0, 0.4))  # anywhere: set-up, forward, backward, eval, save
+        os.kill(pid, signal.SIGKILL)
+        code, sig = wait_exit(pid)
+        assert sig == signal.SIGKILL, f"trial {trial}: the run ended by itself ({code}): {log.read_text()}"
+        if any(p.name.endswith(f".tmp-{pid}") for p in _temps(tmp_path)):
+            mid_write += 1
+        step = _assert_absent_or_complete(out, resumable=True)
+        _assert_absent_or_complete(best, resumable=False)
+        if step is not None:
+            assert step >= last_step, f"trial {trial}: went back from step {last_step} to {step}"
+            last_step = step
+    return {"last_step": last_step, "mid_write": mid_write, "resumed": resumed, "out": out}
+
+
+def test_sigkill_at_random_moments_never_leaves_a_torn_checkpoint(tmp_path, english_corpus):
+    result = _sigkill_trials(tmp_path, english_corpus, trials=24, seed=6)
+    out = result["out"]
+    assert result["resumed"] >= 5, result  # the chain did resume from killed runs
+    assert result["mid_write"] >= 1, result  # and some kills really landed inside a write
+    # A final resume finishes normally and tidies the temporary files the kills left behind.
+    target = result["last_step"] + 3
+    run_cli("train", english_corpus, "--resume", out, "--steps", target, *FAST)
+    assert load_checkpoint(out).train["step"] == target
+    assert _temps(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_sigkill_soak_many_trials(tmp_path, english_corpus):
+    """The longer version: 80 kills."""
+    result = _sigkill_trials(tmp_path, english_corpus, trials=80, seed=11)
+    assert result["mid_write"] >= 5 and result["resumed"] >= 40, result
+
+
+def test_sigkill_of_the_real_entry_point_then_resume(tmp_path, english_corpus):
+    """Two `python -m rnngen train` processes killed at random moments once they are training."""
+    rng = random.Random(2)
+    outs = [tmp_path / f"p{i}.safetensors" for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-m", "rnngen", "train", str(english_corpus), "--steps", "100000",
+                               "--eval-every", "1", "--out", str(out), *FAST],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for out in outs]
+    try:
+        deadline = time.monotonic() + 90
+        for proc, out in zip(procs, outs):
+            while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.4))
+            proc.send_signal(signal.SIGKILL)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    for proc, out in zip(procs, outs):
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+        step = _assert_absent_or_complete(out, resumable=True)
+        assert step is not None and step >= 1
+        run_cli("train", english_corpus, "--resume", out, "--steps", step + 2, *FAST)
+        assert load_checkpoint(out).train["step"] == step + 2
+    assert _temps(tmp_path) == []
+
+
+def test_stale_temp_file_is_harmless_and_removed_by_the_next_save(tmp_path, char_ckpt):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "m.safetensors"
+    stale = tmp_path / f".m.safetensors.tmp-{dead.pid}"
+    stale.write_bytes(char_ckpt.read_bytes()[:300])  # half a checkpoint, as SIGKILL leaves it
+    alive = tmp_path / f".m.safetensors.tmp-{os.getppid()}"  # a writer that is still running
+    alive.write_bytes(b"in progress")
+    ckpt = load_checkpoint(char_ckpt)
+    save_checkpoint(out, ckpt)
+    assert not stale.exists()
+    assert alive.exists()
+    assert load_checkpoint(out).train["step"] == ckpt.train["step"]
+
+
+# ---- 2. clean stops -------------------------------------------------------------------
+
+
+def _start_and_wait_for_checkpoint(tmp_path, corpus, out):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnngen", "train", str(corpus), "--time", "5m", "--eval-every", "3",
+         "--out", str(out), *FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.exists(), proc.communicate()[1]
+    return proc
+
+
+def test_sigterm_saves_and_exits_cleanly(tmp_path, english_corpus):
+    out = tmp_path / "term.safetensors"
+    proc = _start_and_wait_for_checkpoint(tmp_path, english_corpus, out)
+    step_before = load_checkpoint(out).train["step"]
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)  # no stuck thread: it exits
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    assert "stopping: saving a checkpoint" in stderr
+    assert "stopped at step" in stdout and "--resume" in stdout
+    stopped_at = int(re.search(r"stopped at step (\d+)", stdout).group(1))
+    ckpt = load_checkpoint(out)
+    assert ckpt.resumable and ckpt.train["step"] == stopped_at >= step_before
+    assert _temps(tmp_path) == []
+
+
+def test_second_ctrl_c_quits_at_once_and_the_checkpoint_is_still_whole(tmp_path, english_corpus):
+    out = tmp_path / "twice.safetensors"
+    log = tmp_path / "twice.log"
+    pid = fork_cli(["train", english_corpus, "--time", "5m", "--eval-every", "1", "--out", out, *FAST], log)
+    deadline = time.monotonic() + 30
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGINT)
+    code, sig = wait_exit(pid, timeout=30)
+    text = log.read_text()
+    assert sig is None and code in (0, 130), text
+    assert "Traceback" not in text
+    _assert_absent_or_complete(out, resumable=True)
+
+
+def test_ctrl_c_in_the_dashboard_saves_and_exits(tmp_path, english_corpus):
+    if not (REPO / "rnngen" / "tui" / "launch.py").exists():
+        pytest.skip("the training dashboard is not built yet")
+    if subprocess.run(["which", "tmux"], capture_output=True).returncode != 0:
+        pytest.skip("tmux is needed to give the dashboard a terminal")
+    out = tmp_path / "tui.safetensors"
+    log = tmp_path / "tui.log"
+    session = f"rnngen-rel-{os.getpid()}"
+    command = (f"{sys.executable} -m rnngen train {english_corpus} --time 5m --eval-every 3 --out {out} "
+               f"{' '.join(FAST)} --tui 2>{log}; echo EXIT=$? >>{log}")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert out.exists(), log.read_text() if log.exists() else "no checkpoint"
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+        deadline = time.monotonic() + 60
+        while "EXIT=" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        text = log.read_text()
+        assert "EXIT=" in text, "the dashboard did not exit after Ctrl-C (stuck thread?)"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    assert "Traceback" not in text, text
+    assert re.search(r"EXIT=(0|130)\b", text), text
+    ckpt = load_checkpoint(out)
+    assert ckpt.resumable and ckpt.train["step"] >= 1
+    assert _temps(tmp_path) == []
+
+
+# ---- 3. faithful resume ---------------------------------------------------------------
+
+
+def test_resume_with_a_changed_vocabulary_is_refused(tmp_path, english_corpus, char_ckpt):
+    out = tmp_path / "v.safetensors"
+    out.write_bytes(char_ckpt.read_bytes())
+    other = tmp_path / "other.txt"
+    other.write_text(english_corpus.read_text() + "Ωμέγα ζ\n")
+    result = run_cli("train", other, "--resume", out, "--steps", "40", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "never seen" in result.stderr
+    assert out.read_bytes() == char_ckpt.read_bytes()
+
+
+@pytest.mark.parametrize("change", [["--level", "word"], ["--model", "gru"], ["--layers", "2"],
+                                    ["--seq-len", "8"], ["--val-frac", "0.3"]])
+def test_resume_with_a_changed_shape_or_layout_is_refused(tmp_path, english_corpus, char_ckpt, change):
+    out = tmp_path / "s.safetensors"
+    out.write_bytes(char_ckpt.read_bytes())
+    result = run_cli("train", english_corpus, "--resume", out, "--steps", "40", *change, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "resume" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == char_ckpt.read_bytes()
+
+
+def test_budget_learning_rate_and_eval_interval_may_change_on_resume(tmp_path, english_corpus, char_ckpt):
+    out = tmp_path / "c.safetensors"
+    out.write_bytes(char_ckpt.read_bytes())
+    run_cli("train", english_corpus, "--resume", out, "--steps", "34", "--lr", "1e-3", "--eval-every", "2",
+            "--clip", "0.5", *TINY)
+    ckpt = load_checkpoint(out)
+    config = ckpt.train["config"]
+    assert ckpt.train["step"] == 34
+    assert config["lr"] == 1e-3 and config["eval_every"] == 2 and config["clip"] == 0.5
+    assert [row["step"] for row in ckpt.train["history"]][-2:] == [32, 34]
+    run_cli("train", english_corpus, "--resume", out, "--time", "1s", *TINY)
+    assert load_checkpoint(out).train["config"]["time_s"] == 1.0
+
+
+def test_the_guarantees_document_lists_every_option_that_may_change_on_resume():
+    import inspect
+
+    doc = (REPO / "docs" / "guarantees.md").read_text()
+    source = inspect.getsource(Trainer._merge_resume_config)
+    changeable = re.search(r"changeable = \(([^)]*)\)", source).group(1)
+    names = re.findall(r'"(\w+)"', changeable)
+    flags = {"time_s": "--time", "warmup_steps": "--warmup"}
+    for name in names:
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        assert f"`{flag}`" in doc, f"{flag} may change on resume but docs/guarantees.md does not say so"
+
+
+# ---- 4. divergence --------------------------------------------------------------------
+
+
+def test_inf_loss_stops_training_naming_the_step_and_keeps_the_last_good_weights(tmp_path, english_corpus):
+    # An absurd learning rate without clipping blows the logits up to Inf within a few steps.
+    common = ["--lr", "1e6", "--clip", "0", "--warmup", "0", "--schedule", "constant", *FAST]
+    out = tmp_path / "boom.safetensors"
+    result = run_cli("train", english_corpus, "--steps", "60", "--eval-every", "1", "--out", out, *common, ok=False)
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    alarm = re.search(r"step (\d+): the (loss|gradient of [\w.]+) is NaN or infinite; the update was not applied",
+                      result.stderr)
+    assert alarm, result.stderr
+    bad_step = int(alarm.group(1))
+    assert f"training diverged at {bad_step}" in result.stderr
+    saved = load_checkpoint(out)  # loadable: no NaN/Inf was written
+    assert saved.train["step"] == bad_step - 1
+    # The saved weights are exactly those of a run that stopped on the last good step.
+    good = tmp_path / "good.safetensors"
+    run_cli("train", english_corpus, "--steps", bad_step - 1, "--eval-every", "1", "--out", good, *common)
+    a, b = saved.model_state(), load_checkpoint(good).model_state()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def _poison_gradient_at(trainer: Trainer, step: int, value: float):
+    """From inside backward, turn one parameter's gradient into NaN/Inf on the given step."""
+    param = trainer.model.rnn.weight_hh_l0 if hasattr(trainer.model, "rnn") else next(trainer.model.parameters())
+
+    def hook(grad):
+        return torch.full_like(grad, value) if trainer.step + 1 == step else grad
+
+    param.register_hook(hook)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nan_gradient_is_caught_on_its_step_and_not_applied(tmp_path, english_corpus, value):
+    config = TrainConfig(steps=12, hidden=16, embed=8, layers=1, seq_len=16, batch_size=4, seed=5, threads=1,
+                         eval_every=2)
+    events = []
+    trainer = Trainer(config, load_corpus(english_corpus), out=tmp_path / "n.safetensors", callback=events.append)
+    _poison_gradient_at(trainer, 6, value)
+    before = {}
+
+    def remember(t):
+        before.clear()
+        before.update({k: v.clone() for k, v in t.model.state_dict().items()})
+
+    trainer.between_steps.append(remember)
+    done = trainer.run()
+    assert done.reason == "diverged" and done.step == 5
+    alarms = [e for e in events if isinstance(e, AlarmEvent)]
+    assert len(alarms) == 1 and alarms[0].step == 6
+    assert "step 6" in alarms[0].message and "gradient of" in alarms[0].message
+    assert not any(isinstance(e, StepEvent) and e.step >= 6 for e in events)
+    saved = load_checkpoint(tmp_path / "n.safetensors")
+    assert saved.train["step"] == 5
+    for name, tensor in saved.model_state().items():
+        assert torch.equal(tensor, before[name]), name  # the bad update was never applied
+
+
+def test_on_nan_skip_drops_the_step_lowers_the_rate_and_goes_on(tmp_path, english_corpus):
+    config = TrainConfig(steps=12, hidden=16, embed=8, layers=1, seq_len=16, batch_size=4, seed=5, threads=1,
+                         eval_every=4, on_nan="skip")
+    events = []
+    trainer = Trainer(config, load_corpus(english_corpus), out=tmp_path / "s.safetensors", callback=events.append)
+    _poison_gradient_at(trainer, 6, float("nan"))
+    done = trainer.run()
+    assert done.reason == "budget" and done.step == 12
+    alarms = [e for e in events if isinstance(e, AlarmEvent)]
+    assert [a.step for a in alarms] == [6]
+    lrs = {e.step: e.lr for e in events if isinstance(e, StepEvent)}
+    assert 6 not in lrs and lrs[7] < lrs[5]
+    saved = load_checkpoint(tmp_path / "s.safetensors")
+    assert saved.train["step"] == 12 and saved.train["lr_scale"] == 0.5
+    assert all(torch.isfinite(t).all() for t in saved.model_state().values())
+
+
+def test_on_nan_skip_from_the_command_line(tmp_path, english_corpus):
+    out = tmp_path / "skip.safetensors"
+    result = run_cli("train", english_corpus, "--steps", "30", "--lr", "1e6", "--clip", "0", "--warmup", "0",
+                     "--schedule", "constant", "--on-nan", "skip", "--out", out, *FAST)
+    assert "NaN or infinite" in result.stderr and "Traceback" not in result.output
+    saved = load_checkpoint(out)
+    assert saved.train["step"] == 30 and saved.train["lr_scale"] < 1.0
+
+
+# ---- 5 (part). a full disk while saving ------------------------------------------------
+
+
+def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, english_corpus, monkeypatch):
+    out = tmp_path / "full.safetensors"
+    real_save = checkpoint_module.save_file
+    calls = {"n": 0}
+
+    def save_until_the_disk_fills(tensors, filename, metadata=None):
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the first evaluation writes the checkpoint and the best weights
+            return real_save(tensors, filename, metadata=metadata)
+        with open(filename, "wb") as handle:  # half the file lands, then the disk is full
+            handle.write(b"\0" * 100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
+
+    monkeypatch.setattr(checkpoint_module, "save_file", save_until_the_disk_fills)
+    result = run_cli("train", english_corpus, "--steps", "10", "--eval-every", "3", "--out", out, *FAST, ok=False)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: could not write checkpoint {out}: No space left on device"], result.stderr
+    assert "Traceback" not in result.output
+    assert load_checkpoint(out).train["step"] == 3  # the previous checkpoint survived, whole
+    assert _temps(tmp_path) == []
+
+
+def test_full_disk_during_rename_keeps_the_previous_checkpoint(tmp_path, char_ckpt, monkeypatch):
+    out = tmp_path / "r.safetensors"
+    out.write_bytes(char_ckpt.read_bytes())
+    ckpt = load_checkpoint(out)
+    ckpt.train["step"] = 999
+
+    def no_space(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", no_space)
+    with pytest.raises(RnngenError, match="No space left on device"):
+        save_checkpoint(out, ckpt)
+    assert out.read_bytes() == char_ckpt.read_bytes()
+    assert _temps(tmp_path) == []
+
+
+# ---- 6. safe loading: no pickle anywhere ----------------------------------------------
+
+_UNSAFE = re.compile(
+    r"^\s*(import|from)\s+(c?pickle|_pickle|dill|cloudpickle|joblib|shelve|marshal)\b"
+    r"|\bpickle\.(loads?|dumps?|Unpickler)\b|torch\.load\s*\(|allow_pickle\s*=\s*True|weights_only\s*=\s*False"
+    r"|\btorch\.jit\.load\b|\bnp\.load\s*\(",
+    re.M,
+)
+
+
+def test_no_pickle_anywhere_in_the_code_base():
+    this = Path(__file__).resolve()
+    offenders = []
+    for folder in ("rnngen", "benchmarks", "tests"):
+        for path in (REPO / folder).rglob("*.py"):
+            if path.resolve() == this:
+                continue
+            for match in _UNSAFE.finditer(path.read_text(encoding="utf-8", errors="replace")):
+                offenders.append(f"{path.relative_to(REPO)}: {match.group(0).strip()}")
+    assert offenders == []
+
+
+def test_checkpoint_is_read_without_pickle(char_ckpt, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used to load a checkpoint")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    load_checkpoint(char_ckpt).build_model()
