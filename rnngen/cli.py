@@ -283,17 +283,13 @@ def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length
             click.echo(f"note: {len(unknown)} word(s) of the prime are not in the vocabulary and read as <unk>: "
                        f"{' '.join(unknown[:8])}", err=True)
     out = sys.stdout
-    word_level = tokenizer.level == "word"
     stream = generate(model, tokenizer, prime=prime, length=length, config=config, seed=seed, num=num)
     if num == 1:
+        from rnngen.api import text_pieces  # word spacing; BPE bytes held until a character is whole
+
         out.write(prime)
-        written = prime
         last_flush = time.perf_counter()
-        for new in stream:
-            piece = tokenizer.token_text(int(new[0]))
-            if word_level:
-                piece = join_words([piece], after=written[-1:])
-            written = written[-1:] + piece if word_level else written
+        for piece in text_pieces(tokenizer, (int(new[0]) for new in stream), after=prime):
             out.write(piece)
             now = time.perf_counter()
             if now - last_flush > 0.05:

@@ -236,7 +236,11 @@ def build_tokenizer(level: str, text: str, vocab_size: int | None = None) -> Tok
         return CharTokenizer.fit(text)
     if level == "word":
         return WordTokenizer.fit(text, vocab_size)
-    raise RnngenError(f"unknown level {level!r}: choose char or word")
+    if level == "bpe":
+        from rnngen.bpe import BPETokenizer
+
+        return BPETokenizer.fit(text, vocab_size)
+    raise RnngenError(f"unknown level {level!r}: choose char, word or bpe")
 
 
 def tokenizer_from_json(doc: dict) -> Tokenizer:
@@ -255,6 +259,10 @@ def tokenizer_from_json(doc: dict) -> Tokenizer:
         return CharTokenizer(vocab)
     if level == "word":
         return WordTokenizer(vocab)
+    if level == "bpe":
+        from rnngen.bpe import BPETokenizer
+
+        return BPETokenizer.from_json(doc)
     raise RnngenError(f"checkpoint has unknown tokenizer level {level!r}")
 
 
