@@ -139,8 +139,8 @@ def test_quit_while_training_saves_first(english_corpus, tmp_path):
 
 def test_divergence_raises_alarm_and_keeps_last_good_checkpoint(english_corpus, tmp_path):
     out = tmp_path / "div.safetensors"
-    config = TrainConfig(cell="rnn", hidden=16, embed=8, layers=1, seq_len=16, batch_size=4, threads=1,
-                         steps=50, lr=1e10, clip=0.0, warmup_steps=0, schedule="constant", eval_every=1000)
+    config = TrainConfig(cell="gru", hidden=16, embed=8, layers=1, seq_len=16, batch_size=4, threads=1,
+                         steps=50, lr=1e6, clip=0.0, warmup_steps=0, schedule="constant", eval_every=1000)
     session = build_session(config, load_corpus(str(english_corpus)), out=out, probe_every_s=5)
 
     async def scenario():
@@ -158,7 +158,7 @@ def test_divergence_raises_alarm_and_keeps_last_good_checkpoint(english_corpus, 
     assert f"ALARM step {alarm.step}" in text, "the alarm names the step"
     assert f"parameter: {alarm.parameter}" in text and alarm.parameter in text, "…and the parameter"
     assert alarm.parameter != "loss" and alarm.parameter in dict(RNNLanguageModel(
-        ModelConfig(cell="rnn", vocab_size=session.trainer.tokenizer.vocab_size, embed=8, hidden=16, layers=1)
+        ModelConfig(cell="gru", vocab_size=session.trainer.tokenizer.vocab_size, embed=8, hidden=16, layers=1)
     ).named_parameters())
     assert app.return_code == 3
     saved = load_checkpoint(out)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import math
 import signal
 import time
 from dataclasses import dataclass, field
 
+from rich.color import Color
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from rnngen.live import LiveSession, PausedEvent, PreviewEvent, ProbeEvent
@@ -142,12 +146,26 @@ def log_bars(values: list[float], width: int, height: int, *, decades: float | N
     return text
 
 
-def _unit_color(v: float) -> str:
+LEVELS = 10  # colour steps per sign: 21 colours from -1 to +1
+
+
+def _level(v: float) -> int:
     v = max(-1.0, min(1.0, v)) if math.isfinite(v) else 0.0
+    return int(round(v * LEVELS))
+
+
+@functools.lru_cache(maxsize=None)
+def _rgb(level: int) -> Color:
+    v = level / LEVELS
     if v >= 0:
-        return f"rgb({int(40 + 215 * v)},{int(40 + 40 * (1 - v))},{int(40 + 40 * (1 - v))})"
+        return Color.from_rgb(40 + 215 * v, 40 + 40 * (1 - v), 40 + 40 * (1 - v))
     v = -v
-    return f"rgb({int(40 + 40 * (1 - v))},{int(60 + 80 * v)},{int(40 + 215 * v)})"
+    return Color.from_rgb(40 + 40 * (1 - v), 60 + 80 * v, 40 + 215 * v)
+
+
+@functools.lru_cache(maxsize=None)
+def _pair(top: int, bottom: int | None) -> Style:
+    return Style(color=_rgb(top), bgcolor=_rgb(bottom) if bottom is not None else Color.from_rgb(0, 0, 0))
 
 
 def heatmap(hidden: list[list[float]], width: int, height: int) -> Text:
@@ -160,9 +178,7 @@ def heatmap(hidden: list[list[float]], width: int, height: int) -> Text:
     units = min(len(steps[0]), height * 2)
     for r in range(0, units, 2):
         for col in steps:
-            top = _unit_color(col[r])
-            bottom = _unit_color(col[r + 1]) if r + 1 < units else "rgb(0,0,0)"
-            text.append("▀", style=f"{top} on {bottom}")
+            text.append("▀", style=_pair(_level(col[r]), _level(col[r + 1]) if r + 1 < units else None))
         if r + 2 < units:
             text.append("\n")
     return text
@@ -192,8 +208,21 @@ class DashboardState:
     paused: bool = False
     error: str | None = None
     steps: int = 0
+    versions: collections.Counter = field(default_factory=collections.Counter)  # panel -> changes
 
     def apply(self, event: object) -> None:
+        n_log = len(self.log)
+        self._apply(event)
+        if len(self.log) != n_log:
+            self.versions["log"] += 1
+        if isinstance(event, ProbeEvent):
+            self.versions["probe"] += 1
+        elif isinstance(event, PreviewEvent):
+            self.versions["sample"] += 1
+        else:
+            self.versions["train"] += 1
+
+    def _apply(self, event: object) -> None:
         if isinstance(event, StepEvent):
             self.last_step = event
             self.steps += 1
@@ -235,7 +264,8 @@ class DashboardState:
         elif isinstance(event, ErrorEvent):
             self.error = event.message
             self.log.append((f"error: {event.message}", "bold red"))
-        del self.log[:-200]
+        if len(self.log) > 400:
+            del self.log[:-200]
 
 
 @dataclass
@@ -253,12 +283,22 @@ def _push(values: list, item) -> None:
 # ---- the app ------------------------------------------------------------------------------------
 
 
-class Panel(Static):
-    """A bordered text panel; the dashboard redraws it from the state."""
+class Panel(Widget):
+    """A bordered text panel; ``show`` swaps its text and repaints it without a new layout
+    (a ``Static.update`` would ask for one every time)."""
 
     def __init__(self, title: str, *, id: str):
-        super().__init__("", id=id, classes="panel")
+        super().__init__(id=id, classes="panel")
         self.border_title = title
+        self.content: Text = Text()
+        self.drawn_key: object = None
+
+    def render(self) -> Text:
+        return self.content
+
+    def show(self, content: Text) -> None:
+        self.content = content
+        self.refresh()
 
 
 class TrainingDashboard(App):
@@ -284,7 +324,8 @@ class TrainingDashboard(App):
         self.queue: collections.deque = collections.deque()
         self.refresh_hz = refresh_hz
         self.clock = clock
-        self.frames: list[float] = []  # times of redraws (for the benchmark)
+        self.frames: list[float] = []  # times of redraws with something new (for the benchmark)
+        self.ticks: list[float] = []  # times the refresh timer ran
         self.quitting = False
         self.exit_code = 0
         self._worker = None
@@ -349,6 +390,7 @@ class TrainingDashboard(App):
         self.queue.append(event)
 
     def redraw(self, force: bool = False) -> None:
+        self.ticks.append(self.clock())
         dirty = force
         while self.queue:
             self.state.apply(self.queue.popleft())
@@ -360,14 +402,22 @@ class TrainingDashboard(App):
             return
         self.frames.append(self.clock())
         s = self.state
+        v = s.versions
         self.query_one("#status", Static).update(self.render_status())
-        for panel_id, render in (("loss", self.render_loss), ("grad", self.render_grad),
-                                 ("gtt", self.render_gtt), ("hidden", self.render_hidden),
-                                 ("sample", self.render_sample), ("log", self.render_log)):
-            widget = self.query_one(f"#{panel_id}", Static)
-            size = widget.content_size
-            widget.update(render(max(size.width, 10), max(size.height, 1)))
         self.query_one("#status").set_class(s.alarm is not None or s.error is not None, "alarm")
+        for panel_id, render, key in (("loss", self.render_loss, v["train"]), ("grad", self.render_grad, v["train"]),
+                                      ("gtt", self.render_gtt, v["probe"]), ("hidden", self.render_hidden, v["probe"]),
+                                      ("sample", self.render_sample, (v["sample"], self._temperature)),
+                                      ("log", self.render_log, v["log"])):
+            widget = self.query_one(f"#{panel_id}", Panel)
+            size = widget.content_size
+            if widget.drawn_key == (key, size) and not force:
+                continue
+            widget.drawn_key = (key, size)
+            widget.show(render(max(size.width, 10), max(size.height, 1)))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.redraw, True)
 
     def _finish(self) -> None:
         code = self.exit_code_for_state()
@@ -386,14 +436,14 @@ class TrainingDashboard(App):
         if s.start is not None:
             m = s.start.model_config
             t.append(f" {m.cell.upper()} {m.layers}x{m.hidden} ", style="bold reverse")
-            t.append(f" {s.start.parameters:,} params · {s.start.config.level} · ")
+            t.append(f" {s.start.parameters:,} params · ")
         step = s.last_step
         done_step = s.done.step if s.done else (step.step if step else 0)
         total = s.start.total_steps if s.start else None
         t.append(f"step {done_step}" + (f"/{total}" if total else ""))
         progress = 1.0 if s.done and s.done.reason == "budget" else (step.progress if step else 0.0)
-        filled = int(progress * 12)
-        t.append(" " + "█" * filled + "░" * (12 - filled) + f" {progress:4.0%}")
+        filled = int(progress * 10)
+        t.append(" " + "█" * filled + "░" * (10 - filled) + f" {progress:4.0%}")
         if step is not None:
             t.append(f" · {step.tokens_per_s:,.0f} tok/s · left {fmt_duration(0 if s.done else step.eta_s)}"
                      f" · lr {step.lr:.1e}")

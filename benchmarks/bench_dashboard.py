@@ -1,0 +1,164 @@
+"""What the training dashboard costs: tokens/s of the same training with and without it,
+and how often the dashboard actually redraws.
+
+    python benchmarks/bench_dashboard.py [--steps 300] [--hidden 128] [--repeats 3] [--threads 1]
+
+"plain" is the Trainer driven by the plain CLI's renderer (rnngen.progress, a rich
+progress bar written to an in-memory terminal); "dashboard" is the same Trainer in a
+``LiveSession`` inside the Textual dashboard, run headless (``App.run_test``) at 120x40,
+with its default probe interval (gradient through time every 3 s) and a preview sample at
+every evaluation. Both run the same steps, evaluations and checkpoints; runs alternate
+(plain, dashboard, plain, ...) and the medians are compared. Throughput is wall-clock:
+tokens trained / seconds from the first step to the end, so everything the dashboard adds
+(probes, previews, the UI thread competing for the GIL and the cores) counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from rnngen.corpus import Corpus
+from rnngen.progress import TrainingProgress
+from rnngen.training import DoneEvent, StartEvent, StepEvent, TrainConfig, Trainer
+from rnngen.tui.dashboard import TrainingDashboard
+from rnngen.tui.launch import build_session
+
+
+def corpus() -> Corpus:
+    here = Path(__file__).resolve().parent.parent
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted((here / "rnngen").glob("*.py")))
+    return Corpus(text=text * 2, name="rnngen-source", sources=())
+
+
+class Clock:
+    """Wall time from the first step to the end, and tokens trained in between."""
+
+    def __init__(self, tokens_per_step: int):
+        self.tokens_per_step = tokens_per_step
+        self.t_first = None
+        self.t_done = None
+        self.steps = 0
+        self.rates: list[float] = []
+
+    def __call__(self, event) -> None:
+        if isinstance(event, StepEvent):
+            if self.t_first is None:
+                self.t_first = time.perf_counter()
+            self.steps += 1
+            self.rates.append(event.tokens_per_s)
+        elif isinstance(event, DoneEvent):
+            self.t_done = time.perf_counter()
+
+    def tokens_per_s(self) -> float:
+        return (self.steps - 1) * self.tokens_per_step / (self.t_done - self.t_first)
+
+
+def run_plain(config: TrainConfig, text: Corpus, folder: Path) -> Clock:
+    out = folder / f"plain-{time.monotonic_ns()}.safetensors"
+    progress = TrainingProgress(Console(file=io.StringIO(), force_terminal=True, width=120))
+    trainer = Trainer(config, text, out=out)
+    clock = Clock(trainer.layout.batch_size * trainer.layout.seq_len)
+
+    def callback(event):
+        clock(event)
+        progress.handle(event)
+
+    trainer.callback = callback
+    with progress:
+        trainer.run()
+    return clock
+
+
+def run_dashboard(config: TrainConfig, text: Corpus, folder: Path) -> tuple[Clock, float]:
+    out = folder / f"dash-{time.monotonic_ns()}.safetensors"
+    session = build_session(config, text, out=out)
+    clock = Clock(session.trainer.layout.batch_size * session.trainer.layout.seq_len)
+    app = TrainingDashboard(session)
+    feed = app.queue.append
+
+    def callback(event):  # the dashboard's own callback, timed
+        clock(event)
+        feed(event)
+
+    session.callback = callback
+
+    async def scenario():
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not session.finished.is_set():
+                await pilot.pause(0.05)
+            await pilot.pause(0.3)
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    def rate(times):
+        times = [t for t in times if clock.t_first <= t <= clock.t_done]
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+    return clock, rate(app.ticks), rate(app.frames)
+
+
+def machine() -> str:
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
+    except Exception:
+        model = platform.processor() or "unknown CPU"
+    import os
+
+    return (f"{model}; {os.cpu_count()} logical CPUs visible (shared); torch {torch.__version__}; "
+            f"torch threads {torch.get_num_threads()}; Python {platform.python_version()}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--seq-len", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(cell="lstm", hidden=args.hidden, layers=args.layers, seq_len=args.seq_len,
+                         batch_size=args.batch_size, steps=args.steps, threads=args.threads, seed=1,
+                         precision="fp32")
+    text = corpus()
+    plain, dash, hz, fresh = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        run_plain(TrainConfig(**{**config.__dict__, "steps": 20}), text, folder)  # warm-up
+        for i in range(args.repeats):
+            p = run_plain(config, text, folder)
+            d, rate, new = run_dashboard(config, text, folder)
+            plain.append(p.tokens_per_s())
+            dash.append(d.tokens_per_s())
+            hz.append(rate)
+            fresh.append(new)
+            print(f"run {i + 1}: plain {plain[-1]:,.0f} tok/s   dashboard {dash[-1]:,.0f} tok/s   "
+                  f"ratio {dash[-1] / plain[-1]:.3f}   refresh {rate:.1f}/s ({new:.1f}/s with new data)", flush=True)
+    p, d = statistics.median(plain), statistics.median(dash)
+    print(f"\nLSTM {args.layers}x{args.hidden}, batch {args.batch_size} x seq {args.seq_len}, {args.steps} steps, "
+          f"threads {args.threads}, {args.repeats} alternating runs (medians)")
+    print(f"plain CLI   {p:,.0f} tok/s")
+    print(f"dashboard   {d:,.0f} tok/s")
+    print(f"ratio       {d / p:.3f}  (slowdown {100 * (1 - d / p):.1f}%)")
+    print(f"UI refresh  {statistics.median(hz):.1f}/s during training (min {min(hz):.1f}/s); "
+          f"{statistics.median(fresh):.1f}/s had new data to draw")
+    print(f"machine     {machine()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
