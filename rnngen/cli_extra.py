@@ -82,3 +82,54 @@ def plot(log: Path, metric: str, png: Path | None, width: int | None, height: in
     click.echo(f"{log.name}: {summary(records)}")
     for line in render_chart(train, val, width=width, height=height, label=metric):
         click.echo(line)
+
+
+# ---- export -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["lstmvis", "onnx"]), required=True,
+              help="lstmvis: hidden states of --text-file for LSTMVis (OUT is a folder); onnx: the network (OUT is a file).")
+@click.option("--text-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="lstmvis: the text whose hidden states are exported.")
+@click.option("--max-tokens", type=int, default=None, help="lstmvis: export at most this many tokens of the text.")
+@click.option("--encoding", default="utf-8", help="Text encoding of --text-file.")
+def export(ckpt: Path, out: Path, fmt: str, text_file: Path | None, max_tokens: int | None, encoding: str) -> None:
+    """Export CKPT for other tools: LSTMVis hidden states, or ONNX.
+
+    \b
+    Examples:
+      rnngen export CKPT --text-file val.txt --format lstmvis lstmvis/shakespeare
+      rnngen export CKPT --format onnx model.onnx
+    """
+    from rnngen.checkpoint import load_checkpoint
+    from rnngen.export import export_lstmvis, export_onnx
+
+    loaded = load_checkpoint(ckpt, with_training_state=False)
+    model = loaded.build_model()
+    if fmt == "onnx":
+        if text_file is not None:
+            raise RnngenError("--text-file applies to --format lstmvis only")
+        info = export_onnx(model, out)
+        click.echo(f"{info['path']}  inputs {', '.join(info['inputs'])} -> outputs {', '.join(info['outputs'])}"
+                   f" (opset {info['opset']})")
+        return
+    if text_file is None:
+        raise RnngenError("--format lstmvis needs --text-file: the text whose hidden states to export")
+    try:
+        text = text_file.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise RnngenError(f"--text-file {text_file} does not exist") from None
+    except (OSError, UnicodeDecodeError, LookupError) as exc:
+        raise RnngenError(f"cannot read --text-file {text_file}: {exc}") from None
+    if max_tokens is not None:
+        if max_tokens < 1:
+            raise RnngenError("--max-tokens must be at least 1")
+        ids = loaded.tokenizer.encode(text)
+        text = loaded.tokenizer.decode(ids[:max_tokens]) if ids.size > max_tokens else text
+    info = export_lstmvis(model, loaded.tokenizer, text, out, name=ckpt.stem)
+    shape = next(iter(info["tables"].values()))
+    click.echo(f"{out}: {info['tokens']} tokens, {len(info['tables'])} tables of {shape[0]} x {shape[1]} "
+               "(states.hdf5, train.hdf5, words.dict, lstm.yml)")

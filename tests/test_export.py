@@ -1,0 +1,105 @@
+"""rnngen export: LSTMVis folders (read back with h5py) and ONNX (run in onnxruntime)."""
+
+import numpy as np
+import pytest
+import torch
+
+from rnngen.checkpoint import load_checkpoint
+
+from conftest import ENGLISH, TINY, run_cli
+
+
+@pytest.fixture(scope="module")
+def gru2_ckpt(tmp_path_factory, english_corpus):
+    out = tmp_path_factory.mktemp("gru") / "gru2.safetensors"
+    run_cli("train", english_corpus, "--model", "gru", "--steps", "5", "--out", out, *TINY, "--layers", "2")
+    return out
+
+
+def _fused(ckpt, text):
+    loaded = load_checkpoint(ckpt, with_training_state=False)
+    model = loaded.build_model().eval()
+    ids = torch.from_numpy(loaded.tokenizer.encode(text).astype(np.int64)).unsqueeze(0)
+    with torch.no_grad():
+        out, final = model.rnn(model.embedding(ids))
+    return loaded, out[0].numpy(), final
+
+
+@pytest.mark.parametrize("which", ["lstm", "gru2"])
+def test_lstmvis_files_read_back_with_h5py(tmp_path, char_ckpt, gru2_ckpt, which):
+    h5py = pytest.importorskip("h5py")
+    ckpt = char_ckpt if which == "lstm" else gru2_ckpt
+    text = tmp_path / "text.txt"
+    text.write_text(ENGLISH, encoding="utf-8")
+    folder = tmp_path / "vis"
+    run_cli("export", ckpt, "--text-file", text, "--format", "lstmvis", folder)
+    loaded, last_layer_h, final = _fused(ckpt, ENGLISH)
+    layers, hidden, n = loaded.model_config.layers, loaded.model_config.hidden, len(ENGLISH)
+
+    with h5py.File(folder / "states.hdf5", "r") as f:
+        assert sorted(f) == sorted([f"states{k}" for k in range(1, layers + 1)] +
+                                   [f"output{k}" for k in range(1, layers + 1)])
+        for name in f:
+            assert f[name].shape == (n, hidden) and f[name].dtype == np.float32
+        # Row t = state after token t: the last layer's outputs are the fused network's.
+        np.testing.assert_allclose(f[f"output{layers}"][:], last_layer_h, atol=1e-5)
+        if which == "lstm":  # states = cell state c_t; its last row is the final c
+            np.testing.assert_allclose(f["states1"][-1], final[1][0, 0].numpy(), atol=1e-5)
+        else:
+            np.testing.assert_allclose(f["states2"][:], f["output2"][:])
+    with h5py.File(folder / "train.hdf5", "r") as f:
+        assert f["word_ids"].shape == (n,)
+        assert f["word_ids"][:].tolist() == loaded.tokenizer.encode(ENGLISH).tolist()
+    entries = [line.split() for line in (folder / "words.dict").read_text(encoding="utf-8").splitlines()]
+    assert all(len(e) == 2 for e in entries)  # LSTMVis reads "token id" with str.split()
+    assert [int(i) for _, i in entries] == list(range(loaded.tokenizer.vocab_size))
+    assert len({t for t, _ in entries}) == len(entries)
+    yml = (folder / "lstm.yml").read_text()
+    assert "path: word_ids" in yml and f"{{type: output, layer: {layers}, path: output{layers}}}" in yml
+    try:
+        import yaml
+    except ImportError:
+        return
+    doc = yaml.safe_load(yml)
+    assert doc["files"] == {"states": "states.hdf5", "train": "train.hdf5", "words": "words.dict"}
+    assert len(doc["states"]["types"]) == 2 * layers
+
+
+def test_lstmvis_needs_text_and_max_tokens_cuts(tmp_path, char_ckpt):
+    result = run_cli("export", char_ckpt, "--format", "lstmvis", tmp_path / "v", ok=False)
+    assert result.exit_code == 1 and "--text-file" in result.output
+    h5py = pytest.importorskip("h5py")
+    text = tmp_path / "t.txt"
+    text.write_text(ENGLISH, encoding="utf-8")
+    run_cli("export", char_ckpt, "--format", "lstmvis", tmp_path / "v", "--text-file", text, "--max-tokens", "50")
+    with h5py.File(tmp_path / "v" / "states.hdf5", "r") as f:
+        assert f["states1"].shape[0] == 50
+
+
+@pytest.mark.parametrize("which", ["lstm", "gru2"])
+def test_onnx_export_runs_in_onnxruntime(tmp_path, char_ckpt, gru2_ckpt, which):
+    ckpt = char_ckpt if which == "lstm" else gru2_ckpt
+    out = tmp_path / "m.onnx"
+    run_cli("export", ckpt, "--format", "onnx", out)
+    assert out.stat().st_size > 0
+    ort = pytest.importorskip("onnxruntime")
+    try:
+        import onnx
+
+        onnx.checker.check_model(onnx.load(str(out)))
+    except ImportError:
+        pass
+    loaded = load_checkpoint(ckpt, with_training_state=False)
+    model = loaded.build_model().eval()
+    ids = torch.from_numpy(np.stack([loaded.tokenizer.encode(ENGLISH[:30]), loaded.tokenizer.encode(ENGLISH[30:60])])
+                           .astype(np.int64))  # batch 2, time 30: both dynamic
+    state = model.init_state(2)
+    session = ort.InferenceSession(str(out))
+    feeds = {"ids": ids.numpy(), "h": state[0].numpy()}
+    if which == "lstm":
+        feeds["c"] = state[1].numpy()
+    got = session.run(None, feeds)
+    with torch.no_grad():
+        logits, new_state = model(ids, state)
+    np.testing.assert_allclose(got[0], logits.numpy(), atol=1e-4)
+    np.testing.assert_allclose(got[1], new_state[0].numpy(), atol=1e-4)
