@@ -1,0 +1,1 @@
+"""Screens of the inspector: the views, the checkpoint picker and the help screen."""

@@ -1,0 +1,91 @@
+"""The help screen: every key, and what each view teaches."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP = [
+    ("Views", [
+        ("1", "Sample: generate text; each token coloured by its probability"),
+        ("2", "Hidden: units x time heatmap of h (or c); text coloured by one unit"),
+        ("3", "Gates: gate activations over time and their saturation per unit"),
+        ("4", "Gradient: ||dL/dh_t|| back through time, log scale, per layer"),
+        ("? / q", "this help / quit"),
+        ("ctrl+o", "open another checkpoint"),
+    ]),
+    ("Everywhere", [
+        ("← →", "move the cursor one token (the mouse can click a token too)"),
+        ("home end", "first / last token"),
+    ]),
+    ("Sample", [
+        ("g", "generate with the prompt and settings above the text"),
+        ("e", "edit the prompt (enter generates, esc leaves the field)"),
+        ("u", "colour tokens by probability, or by the selected unit"),
+        ("↑ ↓", "cursor one line up / down"),
+    ]),
+    ("Hidden and Gates", [
+        ("↑ ↓ pgup pgdn", "choose a unit (or click its row)"),
+        ("[ ]", "previous / next layer"),
+        ("c", "hidden: switch between h and the LSTM cell state c"),
+        ("a", "hidden: jump to the next most active unit"),
+        ("g", "gates: next gate"),
+    ]),
+    ("Gradient", [
+        ("m", "loss at the last token, or mean loss over the window"),
+        ("o / x", "compare with a second checkpoint / stop comparing"),
+    ]),
+]
+
+LESSONS = """\
+What to look for
+  Sample    Red tokens surprised the model; green ones it saw coming. The bars
+            show the candidates at the cursor: the model's own probability and,
+            dimmed, the probability after temperature / top-k / top-p.
+  Hidden    Most units flicker; a few track something you can name: inside
+            quotes, position in the line, indentation (Karpathy 2015). Find one
+            with ↑↓ and watch the text below light up.
+  Gates     Dots are units: left = gate mostly closed (<0.1), up = mostly open
+            (>0.9). Forget gates near the top keep memories for long.
+  Gradient  How much the loss at the end depends on each earlier state. A plain
+            RNN's bars fall off a cliff going left (vanishing gradient); an
+            LSTM's stay up: gates let the error signal reach far back. Press o
+            to put an RNN and an LSTM side by side on the same text.
+"""
+
+
+def help_text() -> Text:
+    out = Text()
+    for title, rows in HELP:
+        out.append(f"{title}\n", style="bold underline")
+        for key, what in rows:
+            out.append(f"  {key:<14}", style="bold #f0a030")
+            out.append(f"{what}\n")
+        out.append("\n")
+    out.append(LESSONS)
+    return out
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "close", "close"),
+        Binding("question_mark", "close", "close", show=False),
+        Binding("q", "close", "close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(help_text(), id="help-text")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#help-box")
+        box.border_title = "rnngen tui — help"
+        box.border_subtitle = "esc closes"
+        box.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

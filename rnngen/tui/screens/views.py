@@ -1,0 +1,409 @@
+"""The inspector's four views. Each is a focusable container holding the view's keys;
+it draws from the app's state (``refresh_from``) with the plain-data widgets.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Static
+
+from rnngen.probes import SIGMOID_GATES, gate_saturation, grad_decay_per_step, grad_decay_ratio
+from rnngen.tui.widgets import Candidate, Heatmap, LogChart, SaturationPlot, TokenText, TopKBars, show_token
+from rnngen.tui.widgets.colors import SERIES, activation_rgb, bg_style, prob_rgb
+
+if TYPE_CHECKING:
+    from rnngen.tui.app import InspectApp
+
+CURSOR_KEYS = [
+    Binding("left", "move(-1)", "token", key_display="←→"),
+    Binding("right", "move(1)", "token", show=False),
+    Binding("home", "move_to(0)", "first", show=False),
+    Binding("end", "move_to(-1)", "last", show=False),
+]
+UNIT_KEYS = [
+    Binding("up", "unit(-1)", "unit", key_display="↑↓"),
+    Binding("down", "unit(1)", "unit", show=False),
+    Binding("pageup", "unit(-10)", "unit -10", show=False),
+    Binding("pagedown", "unit(10)", "unit +10", show=False),
+    Binding("left_square_bracket", "layer(-1)", "layer", key_display="[]"),
+    Binding("right_square_bracket", "layer(1)", "layer", show=False),
+]
+
+
+def probability_legend() -> Text:
+    out = Text("p ", style="dim")
+    for p, label in ((0.001, ".001"), (0.01, ".01"), (0.1, ".1"), (0.5, ".5"), (1.0, "1")):
+        out.append(f" {label} ", style=bg_style(prob_rgb(p)))
+    return out
+
+
+def activation_legend(scale: float = 1.0) -> Text:
+    out = Text("unit ", style="dim")
+    for v in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        out.append(f" {v * scale:+.1f} ", style=bg_style(activation_rgb(v * scale, scale)))
+    return out
+
+
+def fmt_ratio(r: float | None) -> str:
+    """‖dL/dh_1‖ / ‖dL/dh_T‖ for a title: 0 means it underflowed float32 on the way back."""
+    if r is None:
+        return "n/a"
+    return "0 (underflow)" if r == 0 else f"{r:.2g}"
+
+
+class View(Vertical, can_focus=True):
+    """Base: the cursor keys, shared by every view."""
+
+    BINDINGS = CURSOR_KEYS
+
+    @property
+    def inspector(self) -> "InspectApp":
+        return self.app  # type: ignore[return-value]
+
+    def action_move(self, delta: int) -> None:
+        self.inspector.move_cursor(delta)
+
+    def action_move_to(self, where: int) -> None:
+        self.inspector.set_cursor(where if where >= 0 else len(self.inspector.doc) - 1)
+
+    def action_unit(self, delta: int) -> None:
+        self.inspector.change_unit(delta)
+
+    def action_layer(self, delta: int) -> None:
+        self.inspector.change_layer(delta)
+
+    def refresh_from(self, app: "InspectApp") -> None:  # pragma: no cover - overridden
+        pass
+
+
+# ---- 1 sample ----------------------------------------------------------------------------
+
+
+class SampleView(View):
+    BINDINGS = [
+        Binding("g", "generate", "generate"),
+        Binding("e", "edit_prompt", "prompt"),
+        Binding("u", "toggle_colour", "colour"),
+        *CURSOR_KEYS,
+        Binding("up", "line(-1)", "line", show=False),
+        Binding("down", "line(1)", "line", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="controls"):
+            yield Label("prompt ", classes="field-label")
+            yield Input(placeholder="(empty: start at a line break)", id="prompt", compact=True)
+            yield Label(" T ", classes="field-label")
+            yield Input("0.8", id="temp", compact=True, classes="number")
+            yield Label(" k ", classes="field-label")
+            yield Input("0", id="topk", compact=True, classes="number")
+            yield Label(" p ", classes="field-label")
+            yield Input("1.0", id="topp", compact=True, classes="number")
+            yield Label(" n ", classes="field-label")
+            yield Input("200", id="length", compact=True, classes="number")
+        with Horizontal(id="sample-body"):
+            yield TokenText(id="sample-text")
+            with Vertical(id="sample-side"):
+                yield TopKBars(id="topk-bars")
+                yield Static(id="sample-legend")
+
+    def action_generate(self) -> None:
+        self.inspector.start_generation()
+
+    def action_edit_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def action_toggle_colour(self) -> None:
+        app = self.inspector
+        app.colour_by = "unit" if app.colour_by == "prob" else "prob"
+        app.refresh_views()
+
+    def action_line(self, delta: int) -> None:
+        text = self.query_one("#sample-text", TokenText)
+        app = self.inspector
+        if app.doc:
+            app.set_cursor(text.neighbour_on_line(app.cursor, delta))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.focus()
+        self.inspector.start_generation()
+
+    def on_token_text_clicked(self, event: TokenText.Clicked) -> None:
+        self.focus()
+        self.inspector.set_cursor(event.index)
+
+    def settings(self) -> dict[str, str]:
+        return {name: self.query_one(f"#{name}", Input).value for name in ("prompt", "temp", "topk", "topp", "length")}
+
+    def refresh_from(self, app: "InspectApp") -> None:
+        text = self.query_one("#sample-text", TokenText)
+        bars = self.query_one("#topk-bars", TopKBars)
+        legend = self.query_one("#sample-legend", Static)
+        if app.opened is None:
+            text.set_data([], [], placeholder="no checkpoint open (ctrl+o)")
+            bars.set_data([])
+            legend.update("")
+            return
+        unit_values = app.unit_values_for_doc() if app.colour_by == "unit" else None
+        styles = []
+        for i, step in enumerate(app.doc):
+            if unit_values is not None:
+                v = unit_values[i]
+                styles.append(None if v is None else bg_style(activation_rgb(v, app.unit_scale())))
+            else:
+                rgb = prob_rgb(step.prob)
+                styles.append(None if rgb is None else bg_style(rgb))
+        text.set_data(app.pieces, styles, app.cursor if app.doc else None,
+                      placeholder="generating…" if app.generating else "press g to generate")
+        if unit_values is not None:
+            legend.update(Text.assemble(activation_legend(app.unit_scale()),
+                                        (f"\nL{app.layer + 1} {app.state_kind}[{app.unit}] · u: probability",
+                                         "dim")))
+        else:
+            legend.update(Text.assemble(probability_legend(), ("\nu: colour by a unit", "dim")))
+        if not app.doc:
+            bars.set_data([], note="")
+            return
+        t = app.cursor
+        step = app.doc[t]
+        tok = app.opened.tokenizer
+        where = f"{t + 1}/{len(app.doc)} {show_token(tok.token_text(step.token_id))}"
+        if step.prob is None:
+            bars.set_data([], header=where, note="the first token: nothing predicts it")
+            return
+        candidates = [Candidate(tok.token_text(i), p, None if step.prompt else sp, i == step.token_id)
+                      for i, p, sp in step.top]
+        if all(not c.chosen for c in candidates):
+            candidates.append(Candidate(tok.token_text(step.token_id), step.prob, step.sample_prob, True))
+        kind = "prompt" if step.prompt else "sampled"
+        bars.set_data(candidates, header=f"{where} ({kind})", entropy=step.entropy,
+                      note="bars: model p; dim: sampling p" if not step.prompt else "")
+
+
+# ---- 2 hidden state ------------------------------------------------------------------------
+
+
+class HiddenView(View):
+    BINDINGS = [
+        *UNIT_KEYS,
+        *CURSOR_KEYS,
+        Binding("c", "toggle_state", "h/c"),
+        Binding("a", "next_active", "active unit", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="hidden-info", classes="info")
+        yield Heatmap(id="hidden-map")
+        yield Static(id="hidden-caption", classes="caption")
+        yield TokenText(id="hidden-text")
+
+    def action_toggle_state(self) -> None:
+        self.inspector.toggle_state()
+
+    def action_next_active(self) -> None:
+        self.inspector.next_active_unit()
+
+    def on_heatmap_clicked(self, event: Heatmap.Clicked) -> None:
+        self.focus()
+        self.inspector.select(unit=event.row, record_step=event.step)
+
+    def on_token_text_clicked(self, event: TokenText.Clicked) -> None:
+        self.focus()
+        self.inspector.select(record_step=event.index)
+
+    def refresh_from(self, app: "InspectApp") -> None:
+        info = self.query_one("#hidden-info", Static)
+        heat = self.query_one("#hidden-map", Heatmap)
+        caption = self.query_one("#hidden-caption", Static)
+        text = self.query_one("#hidden-text", TokenText)
+        record = app.record
+        if record is None:
+            info.update(Text(app.waiting_message(), style="dim italic"))
+            heat.set_data(np.zeros((0, 0)))
+            caption.update("")
+            text.set_data([], [])
+            return
+        values = app.state_values()  # (T, H)
+        rc = app.record_cursor()
+        kind = app.state_kind
+        at = ""
+        if rc is not None:
+            at = f" · t={rc + record.offset + 1} '{show_token(record.tokens[rc])}': {values[rc, app.unit]:+.3f}"
+        info.update(Text.assemble(
+            (f"layer {app.layer + 1}/{record.layers} ", "bold"),
+            (f"{kind}" + (" (cell)" if kind == "c" else ""), "bold #f0a030"),
+            f" · unit {app.unit}/{record.hidden_size}{at}",
+            (f" · mean|{kind}| {np.abs(values[:, app.unit]).mean():.2f}", "dim"),
+        ))
+        scale = app.unit_scale()
+        heat.set_data(values.T, selected_row=app.unit, cursor=rc, kind="diverging",
+                      scale=scale, axis=[show_token(p) for p in app.record_pieces])
+        caption.update(Text.assemble((f"text coloured by {kind}[{app.unit}] ", "bold"), activation_legend(scale)))
+        column = values[:, app.unit]
+        styles = [bg_style(activation_rgb(float(v), scale)) for v in column]
+        text.set_data(app.record_pieces, styles, rc)
+
+
+# ---- 3 gates -------------------------------------------------------------------------------
+
+
+class GatesView(View):
+    BINDINGS = [
+        *UNIT_KEYS,
+        *CURSOR_KEYS,
+        Binding("g", "next_gate", "gate"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="gates-info", classes="info")
+        yield Horizontal(id="sat-row")
+        yield Heatmap(id="gates-map")
+
+    def action_next_gate(self) -> None:
+        self.inspector.next_gate()
+
+    def on_heatmap_clicked(self, event: Heatmap.Clicked) -> None:
+        self.focus()
+        self.inspector.select(unit=event.row, record_step=event.step)
+
+    def refresh_from(self, app: "InspectApp") -> None:
+        info = self.query_one("#gates-info", Static)
+        row = self.query_one("#sat-row", Horizontal)
+        heat = self.query_one("#gates-map", Heatmap)
+        record = app.record
+        if record is None or record.cell == "rnn":
+            if record is None:
+                message = Text(app.waiting_message(), style="dim italic")
+            else:
+                message = Text.assemble(
+                    ("A plain RNN has no gates: ", "bold"),
+                    "h_t = tanh(W x_t + U h_{t-1} + b). Every step squashes the whole state "
+                    "through the same tanh, so nothing decides what to keep. Compare its "
+                    "gradient view (4) with an LSTM's.")
+            info.update(message)
+            row.display = False
+            heat.set_data(np.zeros((0, 0)))
+            return
+        row.display = True
+        names = SIGMOID_GATES[record.cell]
+        plots = list(row.query(SaturationPlot))
+        if len(plots) != len(names):
+            row.remove_children()
+            plots = [SaturationPlot(classes="sat-plot") for _ in names]
+            row.mount(*plots)
+        layer = record.gates[app.layer]
+        for i, (plot, name) in enumerate(zip(plots, names)):
+            low, high = gate_saturation(layer[name])
+            closed, opened = int((low > 0.5).sum()), int((high > 0.5).sum())
+            title = f"{'▶' if name == app.gate else ''}{name} ↑open {opened} →shut {closed}"
+            plot.set_data(low, high, title=title, color=SERIES[i % len(SERIES)])
+        gate = app.gate
+        values = layer[gate]  # (T, H)
+        rc = app.record_cursor()
+        low, high = gate_saturation(values)
+        u = app.unit
+        at = f" · t={rc + record.offset + 1}: {values[rc, u]:.2f}" if rc is not None else ""
+        info.update(Text.assemble(
+            (f"layer {app.layer + 1}/{record.layers} ", "bold"),
+            (f"{gate} gate", "bold #f0a030"),
+            f" · unit {u}: closed {low[u]:.0%}, open {high[u]:.0%} of steps{at}",
+        ))
+        sigmoid = gate in names
+        heat.set_data(values.T, selected_row=u, cursor=rc, kind="sequential" if sigmoid else "diverging",
+                      scale=1.0, axis=[show_token(p) for p in app.record_pieces])
+
+
+# ---- 4 gradient through time ---------------------------------------------------------------
+
+
+class GradientView(View):
+    BINDINGS = [
+        *CURSOR_KEYS,
+        Binding("m", "toggle_loss", "loss"),
+        Binding("o", "compare", "compare"),
+        Binding("x", "drop_compare", "drop", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="grad-info", classes="info")
+        with Horizontal(id="grad-row"):
+            with Vertical(id="grad-main-col", classes="grad-col"):
+                yield Static(id="grad-main-title", classes="grad-title")
+                yield LogChart(id="grad-main")
+            with Vertical(id="grad-compare-col", classes="grad-col"):
+                yield Static(id="grad-compare-title", classes="grad-title")
+                yield LogChart(id="grad-compare")
+
+    def action_toggle_loss(self) -> None:
+        self.inspector.toggle_loss()
+
+    def action_compare(self) -> None:
+        self.inspector.action_open_compare()
+
+    def action_drop_compare(self) -> None:
+        self.inspector.drop_compare()
+
+    def on_log_chart_clicked(self, event: LogChart.Clicked) -> None:
+        self.focus()
+        if event.chart.id == "grad-main":
+            self.inspector.select(record_step=event.step)
+
+    @staticmethod
+    def _series(record) -> list[tuple[str, np.ndarray]]:
+        series = []
+        for k, g in enumerate(record.grad_through_time):
+            ratio = grad_decay_ratio(g)
+            per = grad_decay_per_step(g)
+            label = f"layer {k + 1}: first/last {fmt_ratio(ratio)}"
+            if per:
+                label += f", ×{per:.2f}/step"
+            series.append((label, g))
+        return series
+
+    def refresh_from(self, app: "InspectApp") -> None:
+        info = self.query_one("#grad-info", Static)
+        main, other = self.query_one("#grad-main", LogChart), self.query_one("#grad-compare", LogChart)
+        main_title = self.query_one("#grad-main-title", Static)
+        other_title = self.query_one("#grad-compare-title", Static)
+        compare_col = self.query_one("#grad-compare-col")
+        compare_col.display = app.compare is not None
+        record = app.record
+        if record is None:
+            info.update(Text(app.waiting_message(), style="dim italic"))
+            main_title.update("")
+            main.set_data([], message=" ")
+            return
+        if record.loss == "last":
+            what = f"L = loss at the last token '{show_token(record.tokens[-1])}'"
+        else:
+            what = f"L = mean loss over {record.num_tokens - 1} predictions"
+        info.update(Text.assemble(
+            (what, "bold"), (f" · log scale · m: {'mean' if record.loss == 'last' else 'last'} loss", "dim"),
+            (" · x: stop comparing" if app.compare is not None else " · o: compare", "dim"),
+        ))
+        series = self._series(record)
+        all_series = [g for _, g in series]
+        other_series: list[tuple[str, np.ndarray]] = []
+        if app.compare_record is not None:
+            other_series = self._series(app.compare_record)
+            all_series += [g for _, g in other_series]
+        from rnngen.tui.widgets.logchart import log_range
+
+        yrange = log_range(all_series)
+        rc = app.record_cursor()
+        assert app.opened is not None
+        main_title.update(Text.assemble((app.opened.name, f"bold {SERIES[0]}"), f" {app.opened.summary}"))
+        main.set_data(series, yrange=yrange, cursor=rc, color=SERIES[0])
+        if app.compare is not None:
+            other_title.update(Text.assemble((app.compare.name, f"bold {SERIES[1]}"), f" {app.compare.summary}"))
+            if app.compare_record is not None:
+                other.set_data(other_series, yrange=yrange, color=SERIES[1])
+            else:
+                other.set_data([], message=app.compare_error or "reading the text…")

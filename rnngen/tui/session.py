@@ -1,0 +1,90 @@
+"""What the inspector works on, as plain Python: opened checkpoints and the list of them.
+
+No Textual here: the app's workers call these functions in threads and post the
+results back to the UI.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnngen.checkpoint import Checkpoint, load_checkpoint, read_header
+from rnngen.errors import RnngenError
+from rnngen.model import RNNLanguageModel
+from rnngen.sampling import StepModel
+from rnngen.tokenizers import Tokenizer
+
+
+@dataclass
+class Opened:
+    """A checkpoint ready to sample from and inspect."""
+
+    path: Path | None
+    name: str
+    model: RNNLanguageModel
+    tokenizer: Tokenizer
+    stepper: StepModel
+
+    @property
+    def cell(self) -> str:
+        return self.model.config.cell
+
+    @property
+    def summary(self) -> str:
+        c = self.model.config
+        return f"{c.cell.upper()} {c.layers}x{c.hidden} {self.tokenizer.level}"
+
+
+def open_loaded(ckpt: Checkpoint, name: str | None = None) -> Opened:
+    model = ckpt.build_model().eval()
+    path = Path(ckpt.path) if ckpt.path is not None else None
+    return Opened(path, name or (path.name if path else "checkpoint"), model, ckpt.tokenizer, StepModel(model))
+
+
+def open_checkpoint(path: Path | str) -> Opened:
+    """Load and build a checkpoint (raises RnngenError with a one-line reason)."""
+    return open_loaded(load_checkpoint(Path(path), with_training_state=False))
+
+
+@dataclass(frozen=True)
+class Listed:
+    path: Path
+    summary: str  # e.g. "LSTM 2x256 char, step 3000"
+    size_bytes: int
+
+
+def describe_header(path: Path) -> str:
+    """A one-line summary from the checkpoint header (no tensors are read)."""
+    _, metadata = read_header(path)
+    if "rnngen.format" not in metadata:
+        raise RnngenError(f"{path} is not an rnngen checkpoint")
+    try:
+        model = json.loads(metadata.get("rnngen.model", "{}"))
+        tok = json.loads(metadata.get("rnngen.tokenizer", "{}"))
+        train = json.loads(metadata.get("rnngen.train", "{}"))
+    except json.JSONDecodeError:
+        raise RnngenError(f"{path} has malformed metadata") from None
+    text = f"{str(model.get('cell', '?')).upper()} {model.get('layers', '?')}x{model.get('hidden', '?')} " \
+           f"{tok.get('level', '?')}"
+    if isinstance(train, dict) and train.get("step") is not None:
+        text += f", step {train['step']}"
+    return text
+
+
+def find_checkpoints(folder: Path) -> list[Listed]:
+    """rnngen checkpoints under ``folder`` (recursively), newest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.rglob("*.safetensors"):
+        try:
+            summary = describe_header(path)
+            stat = path.stat()
+        except (RnngenError, OSError):
+            continue
+        found.append((stat.st_mtime, Listed(path, summary, stat.st_size)))
+    found.sort(key=lambda item: (-item[0], str(item[1].path)))
+    return [item for _, item in found]
