@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -81,7 +83,13 @@ def run_plain(config: TrainConfig, text: Corpus, folder: Path) -> Clock:
     return clock
 
 
-def run_dashboard(config: TrainConfig, text: Corpus, folder: Path) -> tuple[Clock, float]:
+def thread_cpu_seconds(tid: int) -> float:
+    """CPU time (user + system) a thread of this process has used so far (Linux)."""
+    fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_dashboard(config: TrainConfig, text: Corpus, folder: Path):
     out = folder / f"dash-{time.monotonic_ns()}.safetensors"
     session = build_session(config, text, out=out)
     clock = Clock(session.trainer.layout.batch_size * session.trainer.layout.seq_len)
@@ -94,10 +102,15 @@ def run_dashboard(config: TrainConfig, text: Corpus, folder: Path) -> tuple[Cloc
 
     session.callback = callback
 
+    ui_cpu = []
+
     async def scenario():
         async with app.run_test(size=(120, 40)) as pilot:
+            tid = threading.get_native_id()
+            cpu0, t0 = thread_cpu_seconds(tid), time.perf_counter()
             while not session.finished.is_set():
                 await pilot.pause(0.05)
+            ui_cpu.append((thread_cpu_seconds(tid) - cpu0) / (time.perf_counter() - t0))
             await pilot.pause(0.3)
             await pilot.press("q")
 
@@ -106,7 +119,8 @@ def run_dashboard(config: TrainConfig, text: Corpus, folder: Path) -> tuple[Cloc
         times = [t for t in times if clock.t_first <= t <= clock.t_done]
         return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
 
-    return clock, rate(app.ticks), rate(app.frames)
+    hooks = (session.probe_seconds + session.preview_seconds) / (clock.t_done - clock.t_first)
+    return clock, rate(app.ticks), rate(app.frames), hooks, ui_cpu[0]
 
 
 def machine() -> str:
@@ -136,27 +150,35 @@ def main() -> None:
                          batch_size=args.batch_size, steps=args.steps, threads=args.threads, seed=1,
                          precision="fp32")
     text = corpus()
-    plain, dash, hz, fresh = [], [], [], []
+    plain, dash, hz, fresh, hooks, ui = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         run_plain(TrainConfig(**{**config.__dict__, "steps": 20}), text, folder)  # warm-up
         for i in range(args.repeats):
             p = run_plain(config, text, folder)
-            d, rate, new = run_dashboard(config, text, folder)
+            d, rate, new, hook_share, ui_share = run_dashboard(config, text, folder)
+            hooks.append(hook_share)
+            ui.append(ui_share)
             plain.append(p.tokens_per_s())
             dash.append(d.tokens_per_s())
             hz.append(rate)
             fresh.append(new)
             print(f"run {i + 1}: plain {plain[-1]:,.0f} tok/s   dashboard {dash[-1]:,.0f} tok/s   "
-                  f"ratio {dash[-1] / plain[-1]:.3f}   refresh {rate:.1f}/s ({new:.1f}/s with new data)", flush=True)
+                  f"ratio {dash[-1] / plain[-1]:.3f}   refresh {rate:.1f}/s ({new:.1f}/s with new data)   "
+                  f"probes+previews {hook_share:.1%} of the run   UI thread CPU {ui_share:.1%} of a core", flush=True)
     p, d = statistics.median(plain), statistics.median(dash)
     print(f"\nLSTM {args.layers}x{args.hidden}, batch {args.batch_size} x seq {args.seq_len}, {args.steps} steps, "
           f"threads {args.threads}, {args.repeats} alternating runs (medians)")
     print(f"plain CLI   {p:,.0f} tok/s")
     print(f"dashboard   {d:,.0f} tok/s")
-    print(f"ratio       {d / p:.3f}  (slowdown {100 * (1 - d / p):.1f}%)")
+    pair = statistics.median(b / a for a, b in zip(plain, dash))
+    print(f"ratio       {pair:.3f}  median of the per-pair ratios (slowdown {100 * (1 - pair):.1f}%); "
+          f"ratio of medians {d / p:.3f}")
     print(f"UI refresh  {statistics.median(hz):.1f}/s during training (min {min(hz):.1f}/s); "
           f"{statistics.median(fresh):.1f}/s had new data to draw")
+    print(f"in the training thread, probes + previews took {statistics.median(hooks):.1%} of the run; "
+          f"the UI thread used {statistics.median(ui):.1%} of a core (it runs beside training, on another core "
+          "when one is free, and competes for the GIL)")
     print(f"machine     {machine()}")
 
 

@@ -136,6 +136,7 @@ class LiveSession:
         self._last_probe = -math.inf
         self.probe_ids, self.probe_tokens = probe_window(trainer, probe_len)
         self.probe_seconds = 0.0  # total time spent probing, for the cost budget
+        self._probe_cost = 0.0  # seconds the last probe took
         self.preview_seconds = 0.0
         self.done: DoneEvent | None = None
         self.started = threading.Event()
@@ -201,7 +202,8 @@ class LiveSession:
                     break
                 self._service()
             self.callback(PausedEvent(trainer.step, False))
-        if time.perf_counter() - self._last_probe >= self.probe_every_s:
+        # Every few seconds, and never more than ~2% of the time (big models probe less often).
+        if time.perf_counter() - self._last_probe >= max(self.probe_every_s, 50 * self._probe_cost):
             self.probe()
 
     def _service(self) -> None:
@@ -216,6 +218,7 @@ class LiveSession:
         unroll = gradient_through_time(self.trainer.model, self.probe_ids)
         seconds = time.perf_counter() - t0
         self.probe_seconds += seconds
+        self._probe_cost = seconds
         self._last_probe = time.perf_counter()
         event = ProbeEvent(
             step=self.trainer.step, grad_norms=unroll.grad_norms, hidden=unroll.hidden,
