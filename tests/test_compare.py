@@ -51,3 +51,35 @@ def test_compare_bad_input_is_one_line(english_corpus, tmp_path):
         result = run_cli("compare", english_corpus, *args, ok=False)
         assert result.exit_code != 0
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_compare_tui_shows_cells_side_by_side(english_corpus, tmp_path):
+    import asyncio
+    import time
+
+    from rnngen.compare import build_trainers
+    from rnngen.corpus import load_corpus
+    from rnngen.training import TrainConfig
+    from rnngen.tui.compare_view import CompareDashboard
+
+    config = TrainConfig(hidden=16, embed=8, layers=1, seq_len=16, batch_size=4, threads=1, steps=15)
+    trainers = build_trainers(config, load_corpus(str(english_corpus)), ["rnn", "lstm"], tmp_path / "cmp")
+
+    async def scenario():
+        app = CompareDashboard(trainers, probe_len=32)
+        async with app.run_test(size=(120, 30)) as pilot:
+            deadline = time.monotonic() + 30
+            while not app.finished.is_set() and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            await pilot.pause(0.4)
+            text = "\n".join(str(app.query_one(f"#{kind}-{cell}").render())
+                             for cell in ("rnn", "lstm") for kind in ("loss", "gtt"))
+            status = str(app.query_one("#status").render())
+            await pilot.press("q")
+        return app, text, status
+
+    app, text, status = asyncio.run(scenario())
+    assert app.return_code == 0
+    assert [r.cell for r in app.results] == ["rnn", "lstm"]
+    assert "RNN done, 15 steps" in status and "LSTM done, 15 steps" in status
+    assert text.count("h1/hT") == 2 and text.count("val loss") == 2

@@ -87,20 +87,20 @@ class CompareDashboard(App):
         status.append("  ·  done: q quits" if self.finished.is_set() else "", style="bold green")
         self.query_one("#status", Static).update(status)
         for cell in self.cells:
-            loss = self.query_one(f"#loss-{cell}", Static)
+            loss = self.query_one(f"#loss-{cell}", Panel)
             size = loss.content_size
             last_val = self.val[cell][-1][1] if self.val[cell] else None
             head = Text(f"val loss {fmt(last_val)}\n", style="bold")
-            loss.update(head + line_chart([(_smooth(self.curves[cell]), "·", "cyan"), (self.val[cell], "◆", "bold yellow")],
+            loss.show(head + line_chart([(_smooth(self.curves[cell]), "·", "cyan"), (self.val[cell], "◆", "bold yellow")],
                                           max(size.width, 12), max(size.height - 1, 2), x_max=self.total[cell]))
-            gtt = self.query_one(f"#gtt-{cell}", Static)
+            gtt = self.query_one(f"#gtt-{cell}", Panel)
             size = gtt.content_size
             p = self.probe.get(cell)
             if p is None:
-                gtt.update(Text("waiting for the first probe…", style="dim"))
+                gtt.show(Text("waiting for the first probe…", style="dim"))
             else:
                 head = Text(f"step {p.step} · h1/hT {fmt_ratio(p.decay_ratio)}\n", style="bold")
-                gtt.update(head + log_bars(p.grad_norms[-1], max(size.width, 12), max(size.height - 1, 2), decades=40))
+                gtt.show(head + log_bars(p.grad_norms[-1], max(size.width, 12), max(size.height - 1, 2), decades=40))
 
     def action_quit_compare(self) -> None:
         self.quitting = True
