@@ -8,7 +8,8 @@ Tensor names:
     train.rng                  torch's CPU random-number-generator state
 
 Metadata (strings, each a JSON document): ``rnngen.format``, ``rnngen.model``,
-``rnngen.tokenizer``, ``rnngen.train``.
+``rnngen.tokenizer``, ``rnngen.train``, and ``rnngen.checksum`` (SHA-256 over the
+other metadata and every tensor, so a flipped bit is refused rather than loaded).
 
 Loading never unpickles anything, and the header is checked (size, dtypes, shapes,
 offsets inside the file) before any tensor memory is allocated, so a file from a
@@ -34,7 +35,8 @@ from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
 from rnngen.tokenizers import Tokenizer, tokenizer_from_json
 
-FORMAT_VERSION = 1
+# 1: the first format. 2: adds the mandatory ``rnngen.checksum`` (format-1 files still load, unchecked).
+FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # vocabularies live in the header; 64 MB is plenty
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
                 "U8": 1, "BOOL": 1}
@@ -241,7 +243,7 @@ def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Ch
     if "rnngen.format" not in metadata:
         raise RnngenError(f"{path} is a safetensors file but not an rnngen checkpoint")
     version = _json_field(path, metadata, "rnngen.format")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RnngenError(f"{path}: rnngen.format is malformed")
     if version > FORMAT_VERSION:
         raise RnngenError(
@@ -263,7 +265,7 @@ def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Ch
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise RnngenError(f"{path} could not be read: {str(exc).splitlines()[0]}") from None
-    _verify_checksum(path, metadata, tensors)
+    _verify_checksum(path, metadata, tensors, required=version >= 2)
     if not with_training_state:
         tensors = {k: v for k, v in tensors.items() if not k.startswith((OPTIM_PREFIX, TRAIN_PREFIX))}
     for key, tensor in tensors.items():
@@ -272,9 +274,11 @@ def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Ch
     return Checkpoint(config, tokenizer, train, tensors, path=path, format_version=version)
 
 
-def _verify_checksum(path: Path, metadata: dict, tensors: dict[str, torch.Tensor]) -> None:
+def _verify_checksum(path: Path, metadata: dict, tensors: dict[str, torch.Tensor], *, required: bool) -> None:
     if CHECKSUM_KEY not in metadata:
-        return  # written before checksums existed
+        if required:
+            raise RnngenError(f"{path} is corrupt: its checksum is missing")
+        return  # format 1: written before checksums existed
     doc = _json_field(path, metadata, CHECKSUM_KEY)
     if not isinstance(doc, dict) or not isinstance(doc.get("sha256"), str):
         raise RnngenError(f"{path}: metadata {CHECKSUM_KEY} is malformed")
@@ -284,7 +288,20 @@ def _verify_checksum(path: Path, metadata: dict, tensors: dict[str, torch.Tensor
 
 def _check_model_shapes(path: Path, header: dict, config: ModelConfig) -> None:
     """Compare the header's shapes with what the config implies, before loading any data."""
-    expected = {k: tuple(v.shape) for k, v in _shape_model(config).state_dict().items()}
+    # Every layer has four tensors: a claim of more layers than the file has tensors is
+    # refused before even a shape-only model (whose cost grows with the layers) is built.
+    if config.layers * 4 > len(header):
+        raise RnngenError(
+            f"{path}: the model metadata claims {config.layers} layers but the file holds {len(header)} tensors"
+        )
+    stored = sum(entry["data_offsets"][1] - entry["data_offsets"][0] for entry in header.values())
+    at_least = config.vocab_size * config.embed + config.layers * config.hidden * config.hidden
+    if at_least > stored:  # each weight takes at least one byte
+        raise RnngenError(f"{path}: the model metadata claims more weights than the file holds")
+    try:
+        expected = {k: tuple(v.shape) for k, v in _shape_model(config).state_dict().items()}
+    except (RuntimeError, ValueError, OverflowError) as exc:
+        raise RnngenError(f"{path}: the model metadata describes an impossible model ({exc})") from None
     if config.tie:
         expected.pop("head.weight")
     for name, shape in expected.items():

@@ -43,12 +43,17 @@ class ModelConfig:
     tie: bool = False
 
     def validate(self) -> None:
-        if self.cell not in CELLS:
+        if not isinstance(self.cell, str) or self.cell not in CELLS:
             raise RnngenError(f"unknown model {self.cell!r}: choose one of {', '.join(CELLS)}")
         for name in ("vocab_size", "embed", "hidden", "layers"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise RnngenError(f"--{name.replace('_', '-')} must be a positive whole number, not {value!r}")
+        # Checked field by field: a checkpoint's metadata may hold any JSON value here.
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool):
+            raise RnngenError(f"--dropout must be a number, not {self.dropout!r}")
+        if not isinstance(self.tie, bool):
+            raise RnngenError(f"tie must be true or false, not {self.tie!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise RnngenError(f"--dropout must be in [0, 1), not {self.dropout}")
         if self.tie and self.embed != self.hidden:
