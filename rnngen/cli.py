@@ -197,7 +197,7 @@ def train(ctx: click.Context, **params) -> None:
     if quiet:
         return
     if done.reason == "diverged":
-        click.echo(f"error: training diverged at {done.step + 1}; last good checkpoint: {done.out}", err=True)
+        click.echo(f"error: training diverged at step {done.step + 1}; last good checkpoint: {done.out}", err=True)
         ctx.exit(3)
     click.echo(f"checkpoint: {done.out}")
     if done.best_path:

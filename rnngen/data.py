@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from rnngen.errors import RnngenError
-from rnngen.tokenizers import Tokenizer, build_tokenizer
+from rnngen.tokenizers import Tokenizer, WordTokenizer, build_tokenizer, id_dtype, text_chunks
 
 
 @dataclass
@@ -29,8 +29,8 @@ class Split:
         return int(self.ids.size)
 
 
-def split_text(text: str, val_frac: float) -> tuple[str, str]:
-    """Train on the first part, validate on the last ``val_frac`` (contiguous, like nanoGPT).
+def split_point(text: str, val_frac: float) -> int:
+    """Where validation starts: the last ``val_frac`` of the text (contiguous, like nanoGPT).
 
     The cut moves forward to the next whitespace so that no word is split in two; for
     character-level tokens that changes nothing but where the boundary falls.
@@ -38,27 +38,49 @@ def split_text(text: str, val_frac: float) -> tuple[str, str]:
     if not 0.0 <= val_frac < 1.0:
         raise RnngenError("--val-frac must be at least 0 and less than 1")
     if val_frac == 0.0:
-        return text, ""
+        return len(text)
     cut = int(len(text) * (1.0 - val_frac))
     while cut < len(text) and not text[cut].isspace():
         cut += 1
+    return cut
+
+
+def split_text(text: str, val_frac: float) -> tuple[str, str]:
+    """(train, validation) texts; see ``split_point``."""
+    cut = split_point(text, val_frac)
     return text[:cut], text[cut:]
 
 
+def encode_range(tokenizer: Tokenizer, text: str, start: int, end: int) -> Split:
+    """Encode ``text[start:end]`` chunk by chunk, never copying the whole range at once."""
+    if tokenizer.level not in ("char", "word"):
+        return Split(ids=tokenizer.encode(text[start:end]), chars=end - start)
+    if tokenizer.level == "char":
+        # One id per character: fill a preallocated array, no second copy.
+        ids = np.empty(end - start, dtype=id_dtype(tokenizer.vocab_size))
+        pos = 0
+        for chunk in text_chunks(text, start=start, end=end):
+            ids[pos : pos + len(chunk)] = tokenizer.encode(chunk)
+            pos += len(chunk)
+        return Split(ids=ids, chars=end - start)
+    parts = [tokenizer.encode(chunk) for chunk in text_chunks(text, start=start, end=end)]
+    ids = np.concatenate(parts) if parts else np.zeros(0, dtype=id_dtype(tokenizer.vocab_size))
+    return Split(ids=ids, chars=end - start)
+
+
 def encode_split(tokenizer: Tokenizer, text: str) -> Split:
-    return Split(ids=tokenizer.encode(text), chars=len(text))
+    return encode_range(tokenizer, text, 0, len(text))
 
 
-def fit_and_encode(level: str, train_text: str, val_text: str,
+def fit_and_encode(level: str, text: str, cut: int,
                    vocab_size: int | None = None) -> tuple[Tokenizer, Split, Split]:
-    """Build a tokenizer on the whole corpus and encode both parts (one pass at word level)."""
+    """Build a tokenizer on the whole text and encode text[:cut] and text[cut:]."""
     if level == "word":
-        from rnngen.tokenizers import WordTokenizer
-
-        tokenizer, (train_ids, val_ids) = WordTokenizer.fit_encode([train_text, val_text], vocab_size)
-        return tokenizer, Split(train_ids, len(train_text)), Split(val_ids, len(val_text))
-    tokenizer = build_tokenizer(level, train_text + val_text if val_text else train_text, vocab_size)
-    return tokenizer, encode_split(tokenizer, train_text), encode_split(tokenizer, val_text)
+        tokenizer, (train_ids, val_ids) = WordTokenizer.fit_encode(
+            [text_chunks(text, end=cut), text_chunks(text, start=cut)], vocab_size)
+        return tokenizer, Split(train_ids, cut), Split(val_ids, len(text) - cut)
+    tokenizer = build_tokenizer(level, text, vocab_size)
+    return tokenizer, encode_range(tokenizer, text, 0, cut), encode_range(tokenizer, text, cut, len(text))
 
 
 @dataclass(frozen=True)

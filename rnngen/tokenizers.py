@@ -49,13 +49,14 @@ def id_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 65536 else np.dtype(np.uint32)
 
 
-CHUNK_CHARS = 1 << 22  # big texts are processed 4M characters at a time to bound temporary memory
+CHUNK_CHARS = 1 << 20  # big texts are processed 1M characters at a time to bound temporary memory
 
 
-def text_chunks(text: str, size: int | None = None):
-    """Slices of ``text`` of about ``size`` characters, cut after whitespace so no word is split."""
+def text_chunks(text: str, size: int | None = None, start: int = 0, end: int | None = None):
+    """Slices of ``text[start:end]`` of about ``size`` characters, cut after whitespace so
+    no word is split. Slicing chunk by chunk never copies the whole text at once."""
     size = size or CHUNK_CHARS
-    start, n = 0, len(text)
+    n = len(text) if end is None else end
     while start < n:
         end = min(n, start + size)
         while end < n and not text[end - 1].isspace():
@@ -77,7 +78,7 @@ class CharTokenizer:
         self.unk_id = self.index.get(UNK)
         codes = np.array([ord(c) for c in self.vocab if len(c) == 1], dtype=np.int64)
         # Dense code point -> id table: a corpus encodes with one numpy gather.
-        self._lut = np.full(int(codes.max()) + 1 if codes.size else 1, -1, dtype=np.int64)
+        self._lut = np.full(int(codes.max()) + 1 if codes.size else 1, -1, dtype=np.int32)
         for i, ch in enumerate(self.vocab):
             if len(ch) == 1:
                 self._lut[ord(ch)] = i
@@ -111,7 +112,7 @@ class CharTokenizer:
         if codes.size and int(codes.max()) < self._lut.size:
             ids = self._lut[codes]
         else:
-            ids = np.full(codes.shape, -1, dtype=np.int64)
+            ids = np.full(codes.shape, -1, dtype=np.int32)
             in_range = codes < self._lut.size
             ids[in_range] = self._lut[codes[in_range]]
         if ids.size and int(ids.min()) < 0:
@@ -153,11 +154,12 @@ class WordTokenizer:
 
     @classmethod
     def fit(cls, text: str, max_vocab: int | None = None) -> "WordTokenizer":
-        return cls.fit_encode([text], max_vocab)[0]
+        return cls.fit_encode([text_chunks(text)], max_vocab)[0]
 
     @classmethod
-    def fit_encode(cls, texts: list[str], max_vocab: int | None = None) -> tuple["WordTokenizer", list[np.ndarray]]:
-        """Build the vocabulary and encode ``texts`` in one regex pass over each.
+    def fit_encode(cls, parts: list, max_vocab: int | None = None) -> tuple["WordTokenizer", list[np.ndarray]]:
+        """Build the vocabulary and encode ``parts`` (each an iterable of text chunks) in one
+        regex pass.
 
         Words get provisional ids in order of first appearance; a numpy look-up table then
         renumbers them by frequency. One pass instead of two is what makes a 100 MB
@@ -167,14 +169,14 @@ class WordTokenizer:
             raise RnngenError("--vocab-size must be at least 2 (one word plus <unk>)")
         first_seen: dict[str, int] = {}
         provisional: list[np.ndarray] = []
-        for text in texts:
-            parts = []
-            for chunk in text_chunks(text):
+        for part in parts:
+            pieces = []
+            for chunk in part:
                 setdefault = first_seen.setdefault
-                parts.append(np.fromiter(
-                    (setdefault(w, len(first_seen)) for w in WORD_PATTERN.findall(chunk)), dtype=np.int64
+                pieces.append(np.fromiter(
+                    (setdefault(w, len(first_seen)) for w in WORD_PATTERN.findall(chunk)), dtype=np.int32
                 ))
-            provisional.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+            provisional.append(np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32))
         words = list(first_seen)
         counts = np.bincount(np.concatenate(provisional), minlength=len(words)) if words else np.zeros(0, np.int64)
         # Most frequent first; ties broken alphabetically so the vocabulary is deterministic.
@@ -267,7 +269,9 @@ def tokenizer_from_json(doc: dict) -> Tokenizer:
 
 
 def _code_points(text: str) -> np.ndarray:
-    """Every code point of ``text`` as an int64 array, without a Python loop."""
+    """Every code point of ``text`` as an integer array, without a Python loop."""
     if not text:
-        return np.zeros(0, dtype=np.int64)
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        return np.zeros(0, dtype=np.uint32)
+    if text.isascii():  # the common case: one byte per character, a quarter of the memory
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)

@@ -27,7 +27,8 @@ from rnngen.checkpoint import (
     save_checkpoint,
 )
 from rnngen.corpus import Corpus
-from rnngen.data import StreamBatches, encode_split, fit_and_encode, plan_layout, split_text
+from rnngen.corpus_cache import cache_key, load_encoded, save_encoded
+from rnngen.data import Split, StreamBatches, encode_range, fit_and_encode, plan_layout, split_point
 from rnngen.errors import RnngenError
 from rnngen.evaluation import EvalResult, bits_per_char, evaluate
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
@@ -62,6 +63,7 @@ class TrainConfig:
     time_s: float | None = None  # total training seconds (resume counts earlier time)
     val_frac: float = 0.1
     eval_every: int | None = None  # steps; None = about ten evaluations per run
+    eval_tokens: int = 1_000_000  # evaluations during training read at most this much validation text
     seed: int = 1337
     device: str = "auto"
     threads: int | None = None
@@ -276,6 +278,19 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return torch.bfloat16 if supported else None
 
 
+def encode_corpus(corpus: Corpus, level: str, cut: int, vocab_size: int | None,
+                  val_frac: float) -> tuple[Tokenizer, Split, Split]:
+    """Fit and encode, or reuse the cached encoding of a big corpus (memory-mapped)."""
+    key = cache_key(corpus, level, vocab_size, val_frac)
+    cached = load_encoded(key) if key else None
+    if cached is not None:
+        return cached
+    tokenizer, train, val = fit_and_encode(level, corpus.text, cut, vocab_size)
+    if key:
+        save_encoded(key, tokenizer, train, val)
+    return tokenizer, train, val
+
+
 class Trainer:
     """Builds everything from a corpus (or a checkpoint to resume) and runs the loop."""
 
@@ -300,17 +315,20 @@ class Trainer:
         if resumed is not None:
             config = self._merge_resume_config(config, resumed, explicit or set())
             self.tokenizer: Tokenizer = resumed.tokenizer
-        train_text, val_text = split_text(corpus.text, config.val_frac)
-        if not train_text.strip():
+        text = corpus.text
+        cut = split_point(text, config.val_frac)
+        if not text[:cut].strip():
             raise RnngenError("the training part of the corpus is empty")
+        # Big corpora: encode straight from the corpus text (no train/val copies); only
+        # the compact ids are kept.
         if resumed is None:
-            config = resolve_defaults(config, len(train_text))
-            self.tokenizer, self.train_split, self.val_split = fit_and_encode(
-                config.level, train_text, val_text, config.vocab_size)
+            config = resolve_defaults(config, cut)
+            self.tokenizer, self.train_split, self.val_split = encode_corpus(
+                corpus, config.level, cut, config.vocab_size, config.val_frac)
         else:
-            self.train_split = encode_split(self.tokenizer, train_text)
-            self.val_split = encode_split(self.tokenizer, val_text)
-        del train_text, val_text  # big corpora: keep only the compact ids
+            self.train_split = encode_range(self.tokenizer, text, 0, cut)
+            self.val_split = encode_range(self.tokenizer, text, cut, len(text))
+        del text
         self.config = config
         self.device = pick_device(config.device)
         self.amp_dtype = autocast_dtype(self.device, config.precision)
@@ -375,7 +393,7 @@ class Trainer:
             saved = replace(saved, dropout=config.dropout)
         # Budget, learning rate, clipping, evaluation, threads and device may change.
         changeable = ("steps", "epochs", "time_s", "lr", "clip", "eval_every", "threads", "device", "on_nan",
-                      "warmup_steps", "weight_decay", "min_lr_frac", "schedule", "precision")
+                      "warmup_steps", "weight_decay", "min_lr_frac", "schedule", "precision", "eval_tokens")
         updates = {name: getattr(config, name) for name in changeable if name in explicit}
         if {"steps", "epochs", "time_s"} & set(updates):
             for budget in ("steps", "epochs", "time_s"):
@@ -536,8 +554,13 @@ class Trainer:
     def evaluate_val(self) -> EvalResult | None:
         if self.val_split.tokens < 2:
             return None
+        ids, chars = self.val_split.ids, self.val_split.chars
+        if ids.size > self.config.eval_tokens:
+            # Big corpora: a fixed prefix of the validation text keeps evaluations cheap and comparable.
+            chars = round(chars * self.config.eval_tokens / ids.size)
+            ids = ids[: self.config.eval_tokens]
         return evaluate(
-            self.model, self.val_split.ids, self.val_split.chars,
+            self.model, ids, chars,
             batch_size=min(32, max(1, self.layout.batch_size)), seq_len=max(self.layout.seq_len, 64),
             device=self.device, amp_dtype=self.amp_dtype,
         )
