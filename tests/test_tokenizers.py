@@ -94,11 +94,11 @@ def test_chunked_encoding_equals_whole_text_encoding(monkeypatch):
     whole_word = WordTokenizer.fit(text).encode(text)
     monkeypatch.setattr(t, "CHUNK_CHARS", 7)  # force many tiny chunks
     assert CharTokenizer.fit(text).encode(text).tolist() == whole_char.tolist()
-    tok, (ids,) = WordTokenizer.fit_encode([text])
+    tok, (ids,) = WordTokenizer.fit_encode([t.text_chunks(text)])
     assert ids.tolist() == whole_word.tolist() == tok.encode(text).tolist()
 
 
 def test_fit_encode_orders_vocab_by_frequency_and_caps():
-    tok, (a, b) = WordTokenizer.fit_encode(["b b a", "c b a a"], max_vocab=3)
+    tok, (a, b) = WordTokenizer.fit_encode([["b b a"], ["c b a a"]], max_vocab=3)
     assert tok.vocab == [UNK, "a", "b"]  # a and b both 3 times: alphabetical tie-break
     assert tok.decode(a) == "b b a" and tok.decode(b) == f"{UNK} b a a"
