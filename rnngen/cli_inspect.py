@@ -84,9 +84,9 @@ def _read_input(text: str | None, file: Path | None, encoding: str) -> str:
               help="Gradient through time of the loss at the last token, or of the mean loss.")
 @click.option("--max-tokens", type=int, default=1000, help="Inspect at most the last N tokens of the text.")
 @click.option("--encoding", default="utf-8", help="Text encoding of --file.")
-@click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads.")
+@click.option("--threads", type=int, default=1, help="CPU threads (1 is fastest for one window of small steps).")
 def inspect(ckpt: Path, text: str | None, file: Path | None, as_json: bool, top_k: int, loss: str,
-            max_tokens: int, encoding: str, threads: int | None) -> None:
+            max_tokens: int, encoding: str, threads: int) -> None:
     """Read a text with CKPT and show what happens inside: hidden states, gates,
     next-token guesses and the gradient flowing back through time.
 
@@ -111,10 +111,9 @@ def inspect(ckpt: Path, text: str | None, file: Path | None, as_json: bool, top_
         raise RnngenError("--top-k must be at least 1")
     if max_tokens < 1:
         raise RnngenError("--max-tokens must be at least 1")
-    if threads is not None:
-        if threads < 1:
-            raise RnngenError("--threads must be at least 1")
-        torch.set_num_threads(threads)
+    if threads < 1:
+        raise RnngenError("--threads must be at least 1")
+    torch.set_num_threads(threads)
     body = _read_input(text, file, encoding)
     loaded = load_checkpoint(ckpt, with_training_state=False)
     model = loaded.build_model().eval()
@@ -200,17 +199,23 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
 @click.option("--seed", type=int, default=None, help="Random seed for reproducible samples.")
 @click.option("--checkpoints", "folder", type=click.Path(path_type=Path), default=Path("checkpoints"),
               help="Folder listed when no CKPT is given.")
-def tui(ckpt: Path | None, prompt: str | None, length: int, seed: int | None, folder: Path) -> None:
+@click.option("--threads", type=int, default=1, help="CPU threads (1 is fastest for one-token steps).")
+def tui(ckpt: Path | None, prompt: str | None, length: int, seed: int | None, folder: Path, threads: int) -> None:
     """Sample and look inside a model interactively (without CKPT: pick one from a list).
 
     \b
     Views: 1 sample, 2 hidden states, 3 gates, 4 gradient through time; ? shows help,
     q quits.
     """
+    import torch
+
     from rnngen.checkpoint import load_checkpoint
 
     if length < 1 or length > 5000:
         raise RnngenError("--length must be between 1 and 5000")
+    if threads < 1:
+        raise RnngenError("--threads must be at least 1")
+    torch.set_num_threads(threads)
     loaded = load_checkpoint(ckpt, with_training_state=False) if ckpt is not None else None
     if loaded is not None and prompt:
         from rnngen.probes import encode_text

@@ -224,13 +224,14 @@ def _weights(model: RNNLanguageModel, k: int) -> tuple[torch.Tensor, ...]:
 
 def _unroll(
     model: RNNLanguageModel, ids: torch.Tensor, state: State | None
-) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor] | None, list[dict]]:
+) -> tuple[torch.Tensor, list[list[torch.Tensor]], list[torch.Tensor], list[torch.Tensor] | None, list[dict]]:
     """Run the model's weights step by step over ``ids`` (T,).
 
-    Returns logits (T, V), the zero "probes" z_k (T, H) added to each layer's h_t (so
-    dL/dz_k[t] = dL/dh_t), the h and c of every layer, and the gate activations. Layers
-    run one after another: the input projection of a whole layer is one matmul and
-    only the recurrence is a Python loop. Dropout is not applied (evaluation mode).
+    Returns logits (T, V), every step's h_t per layer as its own graph node (so one
+    ``autograd.grad`` call yields dL/dh_t for all of them), the h and c of every layer
+    as (T, H) tensors, and the gate activations. Layers run one after another: the
+    input projection of a whole layer is one matmul and only the recurrence is a Python
+    loop. Dropout is not applied (evaluation mode).
     """
     cfg = model.config
     H = cfg.hidden
@@ -238,64 +239,67 @@ def _unroll(
     device = model.head.weight.device
     T = ids.shape[0]
     x = model.embedding.weight.detach().float()[ids]  # (T, E)
-    probes: list[torch.Tensor] = []
+    steps: list[list[torch.Tensor]] = []
     hidden: list[torch.Tensor] = []
     cells: list[torch.Tensor] | None = [] if cell == "lstm" else None
     gates: list[dict] = []
     for k in range(cfg.layers):
         w_ih, w_hh, b_ih, b_hh = _weights(model, k)
-        z = torch.zeros(T, H, device=device, requires_grad=True)
-        probes.append(z)
-        h = state[0][k, :1].detach().float() if state is not None else torch.zeros(1, H, device=device)
+        # The starting state is a leaf that requires grad, so every h_t is in the graph.
+        h = state[0][k, :1].detach().float().clone() if state is not None else torch.zeros(1, H, device=device)
+        h.requires_grad_(True)
         c = None
         if cell == "lstm":
             c = state[1][k, :1].detach().float() if state is not None else torch.zeros(1, H, device=device)
         w_hh_t = w_hh.t()
         # Input projections for the whole layer at once; GRU keeps b_hh apart (r multiplies it).
-        gx = torch.addmm(b_ih if cell == "gru" else b_ih + b_hh, x, w_ih.t())
+        gx = torch.addmm(b_ih if cell == "gru" else b_ih + b_hh, x, w_ih.t()).split(1)
         outs: list[torch.Tensor] = []
         cs: list[torch.Tensor] = []
         sig: list[torch.Tensor] = []  # sigmoid gates of each step, concatenated
         tanh_gate: list[torch.Tensor] = []  # the tanh gate (LSTM cell candidate, GRU new)
         for t in range(T):
             if cell == "lstm":
-                a = torch.addmm(gx[t : t + 1], h, w_hh_t)  # (1, 4H): i, f, g, o
+                a = torch.addmm(gx[t], h, w_hh_t)  # (1, 4H): i, f, g, o
                 s = torch.sigmoid(a)
+                i, f, _, o = s.split(H, 1)
                 g = torch.tanh(a[:, 2 * H : 3 * H])
-                c = s[:, H : 2 * H] * c + s[:, :H] * g
-                h = s[:, 3 * H :] * torch.tanh(c)
+                c = torch.addcmul(f * c, i, g)
+                h = o * torch.tanh(c)
                 sig.append(s)
                 tanh_gate.append(g)
                 cs.append(c)
             elif cell == "gru":
                 gh = torch.addmm(b_hh, h, w_hh_t)  # (1, 3H): r, z, n
-                s = torch.sigmoid(gx[t : t + 1, : 2 * H] + gh[:, : 2 * H])
-                r, u = s[:, :H], s[:, H:]
-                n = torch.tanh(gx[t : t + 1, 2 * H :] + r * gh[:, 2 * H :])
-                h = n + u * (h - n)  # (1 - u) * n + u * h
+                xr, xn = gx[t].split(2 * H, 1)
+                hr, hn = gh.split(2 * H, 1)
+                s = torch.sigmoid(xr + hr)
+                r, u = s.split(H, 1)
+                n = torch.tanh(torch.addcmul(xn, r, hn))
+                h = torch.addcmul(n, u, h - n)  # (1 - u) * n + u * h
                 sig.append(s)
                 tanh_gate.append(n)
             else:
-                h = torch.tanh(torch.addmm(gx[t : t + 1], h, w_hh_t))
-            h = h + z[t : t + 1]
+                h = torch.tanh(torch.addmm(gx[t], h, w_hh_t))
             outs.append(h)
+        steps.append(outs)
         layer_h = torch.cat(outs, 0)  # (T, H)
         hidden.append(layer_h)
-        layer_gates: dict[str, torch.Tensor] = {}
-        if cell == "lstm":
-            cells.append(torch.cat(cs, 0))  # type: ignore[union-attr]
-            s_all = torch.cat(sig, 0)
-            g_all = torch.cat(tanh_gate, 0)
-            layer_gates = {"input": s_all[:, :H], "forget": s_all[:, H : 2 * H], "cell": g_all,
-                           "output": s_all[:, 3 * H :]}
-        elif cell == "gru":
-            s_all = torch.cat(sig, 0)
-            layer_gates = {"reset": s_all[:, :H], "update": s_all[:, H:], "new": torch.cat(tanh_gate, 0)}
+        with torch.no_grad():
+            layer_gates: dict[str, torch.Tensor] = {}
+            if cell == "lstm":
+                cells.append(torch.cat(cs, 0))  # type: ignore[union-attr]
+                s_all = torch.cat(sig, 0)
+                layer_gates = {"input": s_all[:, :H], "forget": s_all[:, H : 2 * H], "cell": torch.cat(tanh_gate, 0),
+                               "output": s_all[:, 3 * H :]}
+            elif cell == "gru":
+                s_all = torch.cat(sig, 0)
+                layer_gates = {"reset": s_all[:, :H], "update": s_all[:, H:], "new": torch.cat(tanh_gate, 0)}
         assert tuple(layer_gates) == GATE_NAMES[cell]
         gates.append(layer_gates)
         x = layer_h
     logits = torch.addmm(model.head.bias.detach().float(), x, model.head.weight.detach().float().t())
-    return logits, probes, hidden, cells, gates
+    return logits, steps, hidden, cells, gates
 
 
 def inspect_ids(
@@ -328,7 +332,7 @@ def inspect_ids(
     if int(ids_t.min()) < 0 or int(ids_t.max()) >= cfg.vocab_size:
         raise RnngenError(f"token ids must lie in [0, {cfg.vocab_size})")
     with torch.enable_grad():
-        logits, probes, hidden, cells, gates = _unroll(model, ids_t, state)
+        logits, steps, hidden, cells, gates = _unroll(model, ids_t, state)
         logp = torch.log_softmax(logits, dim=-1)
         loss_value = None
         if T >= 2:
@@ -336,11 +340,13 @@ def inspect_ids(
                 L = -logp[T - 2, ids_t[T - 1]]
             else:
                 L = F.nll_loss(logp[:-1], ids_t[1:])
-            grads = torch.autograd.grad(L, probes, allow_unused=True, materialize_grads=True)
-            grad_norms = [g.detach().norm(dim=1).cpu().numpy().astype(np.float64) for g in grads]
+            flat = [h for layer in steps for h in layer]
+            grads = torch.autograd.grad(L, flat, allow_unused=True, materialize_grads=True)
+            grad_norms = [torch.cat(grads[k * T:(k + 1) * T], 0).norm(dim=1).cpu().numpy().astype(np.float64)
+                          for k in range(len(steps))]
             loss_value = float(L.detach())
         else:
-            grad_norms = [np.zeros(T) for _ in probes]
+            grad_norms = [np.zeros(T) for _ in steps]
     with torch.no_grad():
         logp = logp.detach()
         probs = logp.exp()

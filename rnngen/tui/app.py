@@ -42,7 +42,7 @@ from rnngen.probes import (
 from rnngen.sampling import SamplingConfig
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker
-from rnngen.tui.screens.views import GatesView, GradientView, HiddenView, SampleView, View
+from rnngen.tui.screens.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
 from rnngen.tui.session import Opened, open_checkpoint, open_loaded
 
 VIEWS = [("sample", "Sample"), ("hidden", "Hidden"), ("gates", "Gates"), ("gradient", "Gradient")]
@@ -182,6 +182,7 @@ class InspectApp(App[int]):
         self.inspecting = False
         self.loading = False
         self.error = ""
+        self.messages: list[str] = []  # every notification shown, newest last
 
     # -- layout
 
@@ -210,6 +211,11 @@ class InspectApp(App[int]):
             self.refresh_views()
             self.push_screen(CheckpointPicker(self.checkpoints_dir, cancellable=False), self._picked_main)
 
+    def tell(self, message: str, severity: str = "information", timeout: float = 6) -> None:
+        """Show a notification (and remember it)."""
+        self.messages.append(message)
+        self.notify(message, severity=severity, timeout=timeout)  # type: ignore[arg-type]
+
     @property
     def busy(self) -> bool:
         """True while a worker is loading, generating or inspecting."""
@@ -228,10 +234,10 @@ class InspectApp(App[int]):
         bar.refresh()
         view = self.current_view()
         view.refresh_from(self)
-        view.focus()
+        focus_now(view)
 
     def action_focus_view(self) -> None:
-        self.current_view().focus()
+        focus_now(self.current_view())
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -321,7 +327,7 @@ class InspectApp(App[int]):
     def on_loaded(self, message: Loaded) -> None:
         self.loading = False
         if message.opened is None:
-            self.notify(message.error or "could not open the checkpoint", severity="error", timeout=8)
+            self.tell(message.error or "could not open the checkpoint", severity="error", timeout=8)
             self.refresh_views()
             if self.opened is None and message.purpose == "main":
                 self.push_screen(CheckpointPicker(self.checkpoints_dir, cancellable=False), self._picked_main)
@@ -355,7 +361,7 @@ class InspectApp(App[int]):
         try:
             prompt, config, length = self.sampling_settings()
         except RnngenError as exc:
-            self.notify(str(exc).replace("--", ""), severity="error", timeout=6)
+            self.tell(str(exc).replace("--", ""), severity="error", timeout=6)
             return
         self.gen_id += 1
         self.doc, self.pieces = [], []
@@ -407,7 +413,7 @@ class InspectApp(App[int]):
             return
         self.generating = self.inspecting = False
         self.error = message.error
-        self.notify(message.error, severity="error", timeout=8)
+        self.tell(message.error, severity="error", timeout=8)
         self.refresh_views()
 
     # -- inspecting
@@ -513,7 +519,7 @@ class InspectApp(App[int]):
         if self.record is not None and self.record.cell == "lstm":
             self.state_kind = "c" if self.state_kind == "h" else "h"
         else:
-            self.notify("only an LSTM has a cell state c", timeout=3)
+            self.tell("only an LSTM has a cell state c", timeout=3)
         self.refresh_views()
 
     def next_gate(self) -> None:

@@ -11,33 +11,33 @@ from textual.widgets import Static
 
 HELP = [
     ("Views", [
-        ("1", "Sample: generate text; each token coloured by its probability"),
-        ("2", "Hidden: units x time heatmap of h (or c); text coloured by one unit"),
-        ("3", "Gates: gate activations over time and their saturation per unit"),
-        ("4", "Gradient: ||dL/dh_t|| back through time, log scale, per layer"),
+        ("1", "Sample: generate; tokens coloured by probability"),
+        ("2", "Hidden: units x time heatmap of h (or c)"),
+        ("3", "Gates: gate activations and saturation per unit"),
+        ("4", "Gradient: ||dL/dh_t|| back through time, log scale"),
         ("? / q", "this help / quit"),
         ("ctrl+o", "open another checkpoint"),
     ]),
     ("Everywhere", [
-        ("← →", "move the cursor one token (the mouse can click a token too)"),
+        ("← →", "cursor one token left / right (or click a token)"),
         ("home end", "first / last token"),
     ]),
     ("Sample", [
-        ("g", "generate with the prompt and settings above the text"),
-        ("e", "edit the prompt (enter generates, esc leaves the field)"),
-        ("u", "colour tokens by probability, or by the selected unit"),
+        ("g", "generate with the prompt and settings above"),
+        ("e", "edit the prompt (enter: generate, esc: leave it)"),
+        ("u", "colour by probability, or by the chosen unit"),
         ("↑ ↓", "cursor one line up / down"),
     ]),
     ("Hidden and Gates", [
-        ("↑ ↓ pgup pgdn", "choose a unit (or click its row)"),
+        ("↑↓ pgup pgdn", "choose a unit (or click its row)"),
         ("[ ]", "previous / next layer"),
-        ("c", "hidden: switch between h and the LSTM cell state c"),
+        ("c", "hidden: h, or the LSTM cell state c"),
         ("a", "hidden: jump to the next most active unit"),
         ("g", "gates: next gate"),
     ]),
     ("Gradient", [
-        ("m", "loss at the last token, or mean loss over the window"),
-        ("o / x", "compare with a second checkpoint / stop comparing"),
+        ("m", "loss at the last token, or the mean loss"),
+        ("o / x", "compare with a second checkpoint / stop"),
     ]),
 ]
 
@@ -63,7 +63,7 @@ def help_text() -> Text:
     for title, rows in HELP:
         out.append(f"{title}\n", style="bold underline")
         for key, what in rows:
-            out.append(f"  {key:<14}", style="bold #f0a030")
+            out.append(f"  {key:<13}", style="bold #f0a030")
             out.append(f"{what}\n")
         out.append("\n")
     out.append(LESSONS)

@@ -36,6 +36,12 @@ UNIT_KEYS = [
 ]
 
 
+def focus_now(widget) -> None:
+    """Focus ``widget`` at once (``Widget.focus`` defers it, so keys already typed would
+    still reach the old focus: "1" then "e" typed together must edit the prompt)."""
+    widget.screen.set_focus(widget)
+
+
 def probability_legend() -> Text:
     out = Text("p ", style="dim")
     for p, label in ((0.001, ".001"), (0.01, ".01"), (0.1, ".1"), (0.5, ".5"), (1.0, "1")):
@@ -117,7 +123,7 @@ class SampleView(View):
         self.inspector.start_generation()
 
     def action_edit_prompt(self) -> None:
-        self.query_one("#prompt", Input).focus()
+        focus_now(self.query_one("#prompt", Input))
 
     def action_toggle_colour(self) -> None:
         app = self.inspector
@@ -132,11 +138,11 @@ class SampleView(View):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.focus()
+        focus_now(self)
         self.inspector.start_generation()
 
     def on_token_text_clicked(self, event: TokenText.Clicked) -> None:
-        self.focus()
+        focus_now(self)
         self.inspector.set_cursor(event.index)
 
     def settings(self) -> dict[str, str]:
@@ -211,11 +217,11 @@ class HiddenView(View):
         self.inspector.next_active_unit()
 
     def on_heatmap_clicked(self, event: Heatmap.Clicked) -> None:
-        self.focus()
+        focus_now(self)
         self.inspector.select(unit=event.row, record_step=event.step)
 
     def on_token_text_clicked(self, event: TokenText.Clicked) -> None:
-        self.focus()
+        focus_now(self)
         self.inspector.select(record_step=event.index)
 
     def refresh_from(self, app: "InspectApp") -> None:
@@ -270,7 +276,7 @@ class GatesView(View):
         self.inspector.next_gate()
 
     def on_heatmap_clicked(self, event: Heatmap.Clicked) -> None:
-        self.focus()
+        focus_now(self)
         self.inspector.select(unit=event.row, record_step=event.step)
 
     def refresh_from(self, app: "InspectApp") -> None:
@@ -351,7 +357,7 @@ class GradientView(View):
         self.inspector.drop_compare()
 
     def on_log_chart_clicked(self, event: LogChart.Clicked) -> None:
-        self.focus()
+        focus_now(self)
         if event.chart.id == "grad-main":
             self.inspector.select(record_step=event.step)
 
@@ -361,7 +367,7 @@ class GradientView(View):
         for k, g in enumerate(record.grad_through_time):
             ratio = grad_decay_ratio(g)
             per = grad_decay_per_step(g)
-            label = f"layer {k + 1}: first/last {fmt_ratio(ratio)}"
+            label = f"L{k + 1} first/last {fmt_ratio(ratio)}"
             if per:
                 label += f", ×{per:.2f}/step"
             series.append((label, g))
@@ -387,6 +393,7 @@ class GradientView(View):
         info.update(Text.assemble(
             (what, "bold"), (f" · log scale · m: {'mean' if record.loss == 'last' else 'last'} loss", "dim"),
             (" · x: stop comparing" if app.compare is not None else " · o: compare", "dim"),
+            ("\nbars: ‖dL/dh_t‖ per token; first/last = ‖dL/dh_1‖ ÷ ‖dL/dh_T‖ (tiny: it vanished)", "dim"),
         ))
         series = self._series(record)
         all_series = [g for _, g in series]
