@@ -270,11 +270,11 @@ class InspectApp(App[int]):
         return "nothing to inspect yet: press 1, then g to generate"
 
     def refresh_views(self) -> None:
+        """Redraw the status and the visible view (the others redraw when shown)."""
         bar = self.query_one(ViewBar)
         bar.status = self.status_text()
         bar.refresh()
-        for view in self.query(View):
-            view.refresh_from(self)
+        self.current_view().refresh_from(self)
 
     # -- opening checkpoints
 

@@ -250,7 +250,7 @@ class HiddenView(View):
         ))
         scale = app.unit_scale()
         heat.set_data(values.T, selected_row=app.unit, cursor=rc, kind="diverging",
-                      scale=scale, axis=[show_token(p) for p in app.record_pieces])
+                      scale=scale, axis=[show_token(p.strip() or p) for p in app.record_pieces])
         caption.update(Text.assemble((f"text coloured by {kind}[{app.unit}] ", "bold"), activation_legend(scale)))
         column = values[:, app.unit]
         styles = [bg_style(activation_rgb(float(v), scale)) for v in column]
@@ -323,7 +323,7 @@ class GatesView(View):
         ))
         sigmoid = gate in names
         heat.set_data(values.T, selected_row=u, cursor=rc, kind="sequential" if sigmoid else "diverging",
-                      scale=1.0, axis=[show_token(p) for p in app.record_pieces])
+                      scale=1.0, axis=[show_token(p.strip() or p) for p in app.record_pieces])
 
 
 # ---- 4 gradient through time ---------------------------------------------------------------
