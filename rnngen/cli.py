@@ -111,6 +111,8 @@ _train_options = [
                  show_default="checkpoints/<corpus>-<level>-<model>.safetensors", help="Checkpoint file to write."),
     click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue training from this checkpoint."),
     click.option("--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate and save every N steps."),
+    click.option("--eval-tokens", type=int, default=1_000_000,
+                 help="Evaluations during training read at most this many validation tokens."),
     click.option("--on-nan", type=click.Choice(["stop", "skip"]), default="stop",
                  help="On NaN/Inf: stop, or skip the step and halve the learning rate."),
     click.option("--encoding", default="utf-8", help="Text encoding of the corpus."),
@@ -151,6 +153,7 @@ def build_train_config(params: dict, ctx: click.Context):
         val_frac=params["val_frac"], eval_every=params["eval_every"], seed=params["seed"],
         device=params["device"], threads=params["threads"], on_nan=params["on_nan"],
         schedule=params["schedule"], warmup_steps=params["warmup_steps"], precision=params["precision"],
+        eval_tokens=params["eval_tokens"],
     )
     budgets = [n for n in ("steps", "epochs", "time_s") if getattr(config, n) is not None]
     if len(budgets) > 1:

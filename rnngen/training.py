@@ -108,7 +108,8 @@ MAX_LR = 1e6
 
 
 def validate_config(c: TrainConfig) -> None:
-    for name in ("steps", "layers", "hidden", "embed", "seq_len", "batch_size", "eval_every", "threads", "warmup_steps"):
+    for name in ("steps", "layers", "hidden", "embed", "seq_len", "batch_size", "eval_every", "threads", "warmup_steps",
+                 "eval_tokens"):
         value = getattr(c, name)
         if value is not None and value < (0 if name == "warmup_steps" else 1):
             raise RnngenError(f"--{name.replace('_', '-')} must be at least 1, not {value}")

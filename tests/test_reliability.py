@@ -415,7 +415,7 @@ def test_full_disk_during_rename_keeps_the_previous_checkpoint(tmp_path, char_ck
 _UNSAFE = re.compile(
     r"^\s*(import|from)\s+(c?pickle|_pickle|dill|cloudpickle|joblib|shelve|marshal)\b"
     r"|\bpickle\.(loads?|dumps?|Unpickler)\b|torch\.load\s*\(|allow_pickle\s*=\s*True|weights_only\s*=\s*False"
-    r"|\btorch\.jit\.load\b|\bnp\.load\s*\(",
+    r"|\btorch\.jit\.load\b|\bnp\.load\s*\((?![^)]*allow_pickle\s*=\s*False)",
     re.M,
 )
 
