@@ -396,6 +396,8 @@ class Trainer:
         changeable = ("steps", "epochs", "time_s", "lr", "clip", "eval_every", "threads", "device", "on_nan",
                       "warmup_steps", "weight_decay", "min_lr_frac", "schedule", "precision", "eval_tokens")
         updates = {name: getattr(config, name) for name in changeable if name in explicit}
+        # The device belongs to this machine, not the run: a GPU run resumes on a CPU-only one.
+        updates["device"] = config.device
         if {"steps", "epochs", "time_s"} & set(updates):
             for budget in ("steps", "epochs", "time_s"):
                 updates.setdefault(budget, None)

@@ -122,3 +122,12 @@ def test_every_command_has_help_with_defaults():
         out = run_cli(*command, "--help").stdout
         assert "Usage:" in out
     assert "default: 0.8" in run_cli("sample", "--help").stdout
+
+
+def test_corpus_list_and_get_from_the_command_line(tmp_path):
+    listing = run_cli("corpus", "list").stdout
+    assert "shakespeare" in listing and "python" in listing and "not fetched" in listing
+    path = run_cli("corpus", "get", "python").stdout.strip()
+    assert path.endswith("python.txt") and "# file: os.py" in open(path, encoding="utf-8").read()
+    assert "python" in run_cli("corpus", "list").stdout and "MB" in run_cli("corpus", "list").stdout
+    assert_clean_failure(run_cli("corpus", "get", "klingon", ok=False), "klingon")
