@@ -31,7 +31,8 @@ first = []
 def cb(e):
     if isinstance(e, StepEvent) and not first:
         first.append(time.perf_counter())
-trainer = Trainer(TrainConfig(level=sys.argv[2], steps=1, hidden=64, embed=32, layers=1, threads=2, eval_every=10**9),
+trainer = Trainer(TrainConfig(level=sys.argv[2], steps=1, hidden=64, embed=32, layers=1, threads=2, eval_every=10**9,
+                              eval_tokens=10_000),
                   corpus, out=sys.argv[3], callback=cb)
 t_ready = time.perf_counter()
 del corpus

@@ -178,17 +178,19 @@ class WordTokenizer:
                 ))
             provisional.append(np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32))
         words = list(first_seen)
-        counts = np.bincount(np.concatenate(provisional), minlength=len(words)) if words else np.zeros(0, np.int64)
+        counts = np.zeros(len(words), dtype=np.int64)
+        for ids in provisional:
+            counts += np.bincount(ids, minlength=len(words))
         # Most frequent first; ties broken alphabetically so the vocabulary is deterministic.
         ranked = sorted(range(len(words)), key=lambda i: (-counts[i], words[i]))
         if max_vocab is not None:
             ranked = ranked[: max_vocab - 1]
         tokenizer = cls([UNK] + [words[i] for i in ranked])
-        lut = np.full(max(len(words), 1), tokenizer.unk_id, dtype=np.int64)
+        # The look-up table has the final dtype, so renumbering makes no int64 temporaries.
+        lut = np.full(max(len(words), 1), tokenizer.unk_id, dtype=id_dtype(tokenizer.vocab_size))
         for new_id, old in enumerate(ranked, start=1):
             lut[old] = new_id if words[old] != UNK else tokenizer.unk_id
-        dtype = id_dtype(tokenizer.vocab_size)
-        return tokenizer, [lut[ids].astype(dtype) for ids in provisional]
+        return tokenizer, [lut[ids] for ids in provisional]
 
     @property
     def vocab_size(self) -> int:
