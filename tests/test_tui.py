@@ -34,6 +34,7 @@ from rnngen.tui.widgets import (
     render_saturation,
     render_topk,
 )
+from rnngen.tui.widgets.timeaxis import TimeAxis
 
 PROMPT = "ROMEO:"
 LENGTH = 60
@@ -461,6 +462,20 @@ def test_render_heatmap_bins_time_and_marks_selection():
     axis = render_heatmap(values[:, :10], width=20, height=3, axis=list("abcdefghij")).plain.splitlines()[-1]
     assert axis.strip() == "abcdefghij"
     assert "nothing to show" in render_heatmap(np.zeros((0, 0)), width=10, height=3).plain
+
+
+def test_time_axis_shrinks_long_texts_and_stretches_short_ones():
+    long = TimeAxis.fit(156, 72)  # several tokens per column, every column used
+    assert long.columns == 72 and long.starts[0] == 0 and long.ends[-1] == 156
+    assert (long.ends > long.starts).all() and long.note == "×2.2"
+    assert long.column_of(0) == 0 and long.column_of(155) == 71 and long.column_of(156) is None
+    assert long.token_at(long.column_of(100)) <= 100 < long.ends[long.column_of(100)]
+    np.testing.assert_allclose(long.mean(np.arange(156.0)[None])[0, 0], np.arange(long.ends[0]).mean())
+    short = TimeAxis.fit(10, 35)  # three columns per token
+    assert short.columns == 30 and short.note == "" and short.column_of(4) == 12
+    assert short.first_columns().sum() == 10
+    assert TimeAxis.fit(0, 10).columns == 0
+    assert long.ticks().startswith("1 ")
 
 
 def test_render_log_chart_is_log_scaled_and_leaves_zeros_blank():

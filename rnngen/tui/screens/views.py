@@ -393,7 +393,7 @@ class GradientView(View):
         info.update(Text.assemble(
             (what, "bold"), (f" · log scale · m: {'mean' if record.loss == 'last' else 'last'} loss", "dim"),
             (" · x: stop comparing" if app.compare is not None else " · o: compare", "dim"),
-            ("\nbars: ‖dL/dh_t‖ per token; first/last = ‖dL/dh_1‖ ÷ ‖dL/dh_T‖ (tiny: it vanished)", "dim"),
+            ("\nbars: ‖dL/dh_t‖ per token · first/last: ‖dL/dh_1‖÷‖dL/dh_T‖, tiny = vanished", "dim"),
         ))
         series = self._series(record)
         all_series = [g for _, g in series]

@@ -5,16 +5,18 @@
 - ``TopKBars``: next-token candidates with probability bars (``render_topk``)
 - ``SaturationPlot``: gate saturation scatter per unit (``render_saturation``)
 - ``TokenText``: text coloured token by token, with a cursor
+- ``TimeAxis``: which tokens each column shows (shrinks long texts, stretches short ones)
 - ``colors``: the colour maps they share
 """
 
 from rnngen.tui.widgets.heatmap import Heatmap, render_heatmap
 from rnngen.tui.widgets.logchart import LogChart, log_range, render_log_chart
 from rnngen.tui.widgets.saturation import SaturationPlot, render_saturation
+from rnngen.tui.widgets.timeaxis import TimeAxis
 from rnngen.tui.widgets.tokentext import TokenText, layout_tokens
 from rnngen.tui.widgets.topk import Candidate, TopKBars, render_topk, show_token
 
 __all__ = [
-    "Candidate", "Heatmap", "LogChart", "SaturationPlot", "TokenText", "TopKBars", "layout_tokens",
+    "Candidate", "Heatmap", "LogChart", "SaturationPlot", "TimeAxis", "TokenText", "TopKBars", "layout_tokens",
     "log_range", "render_heatmap", "render_log_chart", "render_saturation", "render_topk", "show_token",
 ]

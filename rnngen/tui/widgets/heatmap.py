@@ -6,8 +6,6 @@ the widget around it (scrolls to the selected unit; a click selects a unit and a
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from rich.color import Color
 from rich.style import Style
@@ -17,26 +15,9 @@ from textual.message import Message
 from textual.widget import Widget
 
 from rnngen.tui.widgets.colors import activation_rgb, bg_style, gate_rgb, text_on
+from rnngen.tui.widgets.timeaxis import TimeAxis
 
 CURSOR = "┃"
-
-
-def time_bins(steps: int, columns: int) -> int:
-    """Tokens per column so that ``steps`` tokens fit in ``columns`` columns."""
-    return max(1, math.ceil(steps / max(1, columns)))
-
-
-def bin_columns(values: np.ndarray, bins: int) -> np.ndarray:
-    """(rows, T) -> (rows, ceil(T / bins)): the mean of each run of ``bins`` columns."""
-    if bins <= 1:
-        return values
-    rows, steps = values.shape
-    pad = (-steps) % bins
-    if pad:
-        padded = np.concatenate([values, np.full((rows, pad), np.nan)], axis=1)
-    else:
-        padded = values
-    return np.nanmean(padded.reshape(rows, -1, bins), axis=2)
 
 
 def first_visible_row(rows: int, visible: int, selected: int | None, current: int = 0) -> int:
@@ -78,10 +59,10 @@ def render_heatmap(
     if rows == 0 or steps == 0:
         out.append("(nothing to show yet)", style="dim")
         return out
-    bins = time_bins(steps, plot_w)
-    grid = bin_columns(values, bins)
+    axis_map = TimeAxis.fit(steps, plot_w)
+    grid = axis_map.mean(values)
     cols = grid.shape[1]
-    cursor_col = cursor // bins if cursor is not None and 0 <= cursor < steps else None
+    cursor_col = axis_map.column_of(cursor)
     if kind == "diverging":
         s = scale if scale else max(1.0, float(np.nanmax(np.abs(values))) if values.size else 1.0)
         colour = lambda v: activation_rgb(v, s)  # noqa: E731
@@ -100,22 +81,17 @@ def render_heatmap(
             else:
                 out.append(" ", style=bg_style(rgb))
         out.append("\n")
-    # The time axis: tokens themselves when each has a column, else token indices;
-    # in the gutter, how many tokens each column averages.
-    out.append(f"×{bins}".rjust(gutter - 1)[: gutter - 1] + " " if bins > 1 else " " * gutter, style="dim italic")
-    if axis is not None and bins == 1:
+    # The time axis: the tokens themselves when each has its own column(s), else token
+    # numbers; in the gutter, how many tokens each column averages.
+    out.append(axis_map.note.rjust(gutter - 1)[: gutter - 1] + " ", style="dim italic")
+    if axis is not None and axis_map.per_column <= 1:
+        first = axis_map.first_columns()
         for c in range(cols):
-            label = (axis[c] if c < len(axis) else " ")[:1] or " "
+            t = int(axis_map.starts[c])
+            label = ((axis[t] if t < len(axis) else " ")[:1] or " ") if first[c] else " "
             out.append(label, style="reverse bold" if c == cursor_col else "dim")
     else:
-        ticks = [" "] * cols
-        step = max(10, 10 ** math.floor(math.log10(max(steps, 1))) // 2)
-        for t in range(0, steps, step):
-            label = str(t)
-            col = t // bins
-            if col + len(label) <= cols and all(ch == " " for ch in ticks[max(0, col - 1):col + len(label)]):
-                ticks[col:col + len(label)] = list(label)
-        line = Text("".join(ticks), style="dim")
+        line = Text(axis_map.ticks(), style="dim")
         if cursor_col is not None:
             line.stylize("reverse bold", cursor_col, cursor_col + 1)
         out.append_text(line)
@@ -180,6 +156,6 @@ class Heatmap(Widget):
         col = offset.x - self._gutter()
         if row >= rows or offset.y >= max(1, self.content_size.height - 1) or col < 0:
             return
-        bins = time_bins(steps, max(1, self.content_size.width - self._gutter()))
-        step = min(steps - 1, col * bins)
-        self.post_message(self.Clicked(self, row, step))
+        step = TimeAxis.fit(steps, max(1, self.content_size.width - self._gutter())).token_at(col)
+        if step is not None:
+            self.post_message(self.Clicked(self, row, step))

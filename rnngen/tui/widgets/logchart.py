@@ -15,7 +15,7 @@ from textual.events import Click
 from textual.message import Message
 from textual.widget import Widget
 
-from rnngen.tui.widgets.heatmap import time_bins
+from rnngen.tui.widgets.timeaxis import TimeAxis
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 LABEL_W = 6  # "1e-12" + axis
@@ -30,16 +30,6 @@ def log_range(series: Sequence[Sequence[float]]) -> tuple[int, int] | None:
     if hi == lo:
         hi = lo + 1
     return lo, hi
-
-
-def bin_geometric(values: np.ndarray, bins: int) -> np.ndarray:
-    """Geometric mean of the positive values of each run of ``bins`` (0 where none)."""
-    out = []
-    for start in range(0, len(values), bins):
-        chunk = values[start:start + bins]
-        chunk = chunk[chunk > 0]
-        out.append(float(np.exp(np.log(chunk).mean())) if chunk.size else 0.0)
-    return np.asarray(out)
 
 
 def _decade(e: int) -> str:
@@ -68,9 +58,9 @@ def render_log_chart(
     plot_h = max(1, height - (2 if title else 1))
     plot_w = max(1, width - LABEL_W)
     steps = len(vals)
-    bins = time_bins(steps, plot_w)
-    bars = bin_geometric(vals, bins) if steps else np.zeros(0)
-    cursor_col = cursor // bins if cursor is not None and 0 <= cursor < steps else None
+    axis_map = TimeAxis.fit(steps, plot_w)
+    bars = axis_map.geometric_mean(vals)
+    cursor_col = axis_map.column_of(cursor)
     span = max(1e-9, hi - lo)
     levels = [0.0 if v <= 0 else max(0.0, min(1.0, (math.log10(v) - lo) / span)) * plot_h for v in bars]
     label_rows = {0: _decade(hi), plot_h - 1: _decade(lo)}
@@ -89,8 +79,7 @@ def render_log_chart(
                 ch, style = "┊", "dim"
             out.append(ch, style=style)
         out.append("\n")
-    note = f"×{bins}" if bins > 1 else ""
-    out.append(note.rjust(LABEL_W - 2)[: LABEL_W - 2] + " ", style="dim italic")
+    out.append(axis_map.note.rjust(LABEL_W - 2)[: LABEL_W - 2] + " ", style="dim italic")
     out.append("└", style="dim")
     axis = [" "] * len(levels)
     if levels:
@@ -162,5 +151,6 @@ class LogChart(Widget):
         col = offset.x - LABEL_W
         if col < 0 or steps == 0:
             return
-        bins = time_bins(steps, max(1, self.content_size.width - LABEL_W))
-        self.post_message(self.Clicked(self, min(steps - 1, col * bins)))
+        step = TimeAxis.fit(steps, max(1, self.content_size.width - LABEL_W)).token_at(col)
+        if step is not None:
+            self.post_message(self.Clicked(self, step))
