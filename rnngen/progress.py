@@ -93,6 +93,8 @@ class TrainingProgress:
         elif isinstance(event, EvalEvent):
             if event.val is not None:
                 self.val, self.val_bpc = _fmt(event.val.loss), _fmt(event.val.bpc)
+                if self.task is not None:
+                    self.progress.update(self.task, val=self.val, bpc=self.val_bpc)
             clip_share = self.clip_count / max(self.steps_seen, 1)
             self.say(
                 f"step {event.step:>6}  train {_fmt(event.train_loss)}  val {self.val}  val bpc {self.val_bpc}"
