@@ -36,8 +36,14 @@ def log_sparkline(values, width: int = 60) -> str:
     return "".join(" " if v is None else SPARK[min(7, int((v - lo) / span * 7.999))] for v in logs)
 
 
-def _show(token: str) -> str:
-    return json.dumps(token, ensure_ascii=False)[1:-1] or "''"
+def _show(text: str) -> str:
+    """Text on one line: line breaks and tabs escaped."""
+    return json.dumps(text, ensure_ascii=False)[1:-1] or "''"
+
+
+def _token(token: str) -> str:
+    """One token, visible even when it is a space."""
+    return "␣" if token == " " else _show(token)
 
 
 def _decay_words(ratio: float | None) -> str:
@@ -144,14 +150,14 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
     window = f"{T} tokens" + (f" (the last {T} of {T + record.offset})" if record.offset else "")
     echo(f"window       {window}")
     if record.loss_value is not None:
-        what = (f"predicting the last token '{_show(record.tokens[-1])}'" if record.loss == "last"
+        what = (f"predicting the last token '{_token(record.tokens[-1])}'" if record.loss == "last"
                 else "mean over the window")
         echo(f"loss         {record.loss_value:.4f} nats, {what}")
     pieces = "".join(record.tokens[-30:]) if loaded.tokenizer.level == "char" else " ".join(record.tokens[-12:])
     echo("")
     echo(f"next token after \"…{_show(pieces)}\"  (entropy {record.entropy[-1]:.2f} nats)")
     for tok, p in record.top_k[-1]:
-        echo(f"  {_show(tok):<12} {p:6.3f}  {'█' * max(1, round(p * 30)) if p >= 0.005 else '·'}")
+        echo(f"  {_token(tok):<12} {p:6.3f}  {'█' * max(1, round(p * 30)) if p >= 0.005 else '·'}")
     scored = [(p, t) for t, p in enumerate(record.token_probs) if p is not None]
     if scored:
         echo("")
@@ -159,7 +165,7 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
         for p, t in sorted(scored)[:5]:
             context = "".join(record.tokens[max(0, t - 12):t]) if loaded.tokenizer.level == "char" \
                 else " ".join(record.tokens[max(0, t - 5):t])
-            echo(f"  {p:8.5f}  '{_show(record.tokens[t])}' after \"…{_show(context)}\"")
+            echo(f"  {p:8.5f}  '{_token(record.tokens[t])}' after \"…{_show(context)}\"")
     for k in range(record.layers):
         echo("")
         echo(f"layer {k + 1} of {record.layers}")
