@@ -52,7 +52,8 @@ def probability_legend() -> Text:
 def activation_legend(scale: float = 1.0) -> Text:
     out = Text("unit ", style="dim")
     for v in (-1.0, -0.5, 0.0, 0.5, 1.0):
-        out.append(f" {v * scale:+.1f} ", style=bg_style(activation_rgb(v * scale, scale)))
+        label = "0" if v == 0 else f"{v * scale:+.2g}".replace("0.", ".")
+        out.append(f"{label:^5}", style=bg_style(activation_rgb(v * scale, scale)))
     return out
 
 
