@@ -99,45 +99,49 @@ def choose_with_noise(logits: torch.Tensor, gumbel: torch.Tensor, temperature: f
 
 @torch.jit.script
 def _run_chunk(
-    cell: int, hidden: int, table: torch.Tensor, w_ih_t: list[torch.Tensor], w_hh_t: list[torch.Tensor],
-    b_ih: list[torch.Tensor], b_hh: list[torch.Tensor], w_cat_t: list[torch.Tensor], b_cat: list[torch.Tensor],
-    head_w_t: torch.Tensor, head_b: torch.Tensor, hs: list[torch.Tensor], cs: list[torch.Tensor],
+    cell: int, hidden: int, table: torch.Tensor, fused_t: list[torch.Tensor], in_bias: list[torch.Tensor],
+    rec_bias: list[torch.Tensor], head_b: torch.Tensor, hs: list[torch.Tensor], cs: list[torch.Tensor],
     logits: torch.Tensor, gumbel: torch.Tensor, temperature: float, top_k: int, top_p: float,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """Choose a token from ``logits``, step the network on it, repeat ``len(gumbel)`` times.
 
-    The whole loop runs inside TorchScript: no Python between tokens. cell: 0 LSTM, 1 GRU, 2 RNN.
+    The whole loop runs inside TorchScript: no Python between tokens. Each layer does one
+    matmul per token: h_k @ [W_hh_k | W_ih_{k+1}] (the top layer: [W_hh | W_head]) gives
+    both its own recurrent term for the next token and the next layer's input (or the
+    logits), so the weights are read once. cell: 0 LSTM, 1 GRU, 2 RNN.
     """
     steps = gumbel.shape[0]
     out = torch.empty((steps, logits.shape[0]), dtype=torch.long)
     H = hidden
+    G = 4 * H if cell == 0 else (3 * H if cell == 1 else H)  # width of the recurrent term
+    # Recurrent terms W_hh h (+ b_hh for GRU) of the current state.
+    rec = [torch.mm(hs[k], fused_t[k][:, :G]) + rec_bias[k] for k in range(len(hs))]
     for t in range(steps):
         tok = choose_with_noise(logits, gumbel[t], temperature, top_k, top_p)
         out[t] = tok
-        x = table[tok]
+        x = table[tok]  # layer 0's input projection, biases included
         for k in range(len(hs)):
+            if k > 0:
+                x = x + in_bias[k]
             h = hs[k]
             if cell == 1:
-                gx = x if k == 0 else torch.addmm(b_ih[k], x, w_ih_t[k])
-                gh = torch.addmm(b_hh[k], h, w_hh_t[k])
-                rz = torch.sigmoid(gx[:, : 2 * H] + gh[:, : 2 * H])
-                n = torch.tanh(gx[:, 2 * H :] + rz[:, :H] * gh[:, 2 * H :])
+                gh = rec[k]
+                rz = torch.sigmoid(x[:, : 2 * H] + gh[:, : 2 * H])
+                n = torch.tanh(x[:, 2 * H :] + rz[:, :H] * gh[:, 2 * H :])
                 h = n + rz[:, H:] * (h - n)
+            elif cell == 0:
+                gates = x + rec[k]
+                sg = torch.sigmoid(gates)
+                c = sg[:, H : 2 * H] * cs[k] + sg[:, :H] * torch.tanh(gates[:, 2 * H : 3 * H])
+                h = sg[:, 3 * H :] * torch.tanh(c)
+                cs[k] = c
             else:
-                if k == 0:
-                    gates = torch.addmm(x, h, w_hh_t[0])
-                else:
-                    gates = torch.addmm(b_cat[k], torch.cat([x, h], 1), w_cat_t[k])
-                if cell == 0:
-                    s = torch.sigmoid(gates)
-                    c = s[:, H : 2 * H] * cs[k] + s[:, :H] * torch.tanh(gates[:, 2 * H : 3 * H])
-                    h = s[:, 3 * H :] * torch.tanh(c)
-                    cs[k] = c
-                else:
-                    h = torch.tanh(gates)
+                h = torch.tanh(x + rec[k])
             hs[k] = h
-            x = h
-        logits = torch.addmm(head_b, x, head_w_t)
+            both = torch.mm(h, fused_t[k])
+            rec[k] = both[:, :G] + rec_bias[k]
+            x = both[:, G:]
+        logits = x + head_b
     return out, logits, hs, cs
 
 
@@ -172,6 +176,14 @@ class StepModel:
             self.w_ih_t = [w_ih.t().contiguous() for (w_ih, _, _, _) in self.layers]
             self.head_w_t = model.head.weight.detach().float().t().contiguous()
             self.head_b = model.head.bias.detach().float()
+            # For the TorchScript sampler: per layer [W_hh^T | next layer's W_ih^T or W_head^T],
+            # the bias added to the next layer's input, and the recurrent bias (GRU only;
+            # the other cells fold b_hh into the input bias).
+            gru = self.cell == "gru"
+            nxt = self.w_ih_t[1:] + [self.head_w_t]
+            self.fused_t = [torch.cat([w_hh_t, n], 1).contiguous() for w_hh_t, n in zip(self.w_hh_t, nxt)]
+            self.in_bias = [(b_ih if gru else b_ih + b_hh) for (_, _, b_ih, b_hh) in self.layers]
+            self.rec_bias = [(b_hh if gru else torch.zeros_like(b_hh)) for (_, _, _, b_hh) in self.layers]
         self.hidden = self.config.hidden
 
     def init_state(self, batch: int) -> State:
@@ -187,8 +199,7 @@ class StepModel:
         cs = list(state[1].unbind(0)) if self.cell == "lstm" else []
         out, logits, hs, cs = _run_chunk(
             {"lstm": 0, "gru": 1, "rnn": 2}[self.cell], self.hidden, self.input_table,
-            self.w_ih_t, self.w_hh_t, [l[2] for l in self.layers], [l[3] for l in self.layers],
-            [w for w, _ in self.stacked], [b for _, b in self.stacked], self.head_w_t, self.head_b,
+            self.fused_t, self.in_bias, self.rec_bias, self.head_b,
             hs, cs, logits, gumbel, float(config.temperature), int(config.top_k), float(config.top_p),
         )
         new_state = (torch.stack(hs), torch.stack(cs)) if self.cell == "lstm" else (torch.stack(hs),)

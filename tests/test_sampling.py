@@ -141,8 +141,10 @@ def test_gumbel_choice_draws_from_the_filtered_distribution(config):
 
 def test_chunked_generation_matches_step_by_step_greedy():
     tok = CharTokenizer.fit("the quick brown fox jumps over the lazy dog\n")
-    for cell in ("lstm", "gru", "rnn"):
-        model = _tiny(tok, cell).eval()
+    for cell, layers in (("lstm", 1), ("gru", 1), ("rnn", 1), ("lstm", 3), ("gru", 2), ("rnn", 2)):
+        torch.manual_seed(layers)
+        model = RNNLanguageModel(ModelConfig(cell=cell, vocab_size=tok.vocab_size, embed=8, hidden=16,
+                                             layers=layers)).eval()
         fast = sample_text(model, tok, prime="the", length=300, config=SamplingConfig(temperature=0))[0]
         stepper = StepModel(model)
         from rnngen.sampling import prime_state
