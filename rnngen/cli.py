@@ -254,7 +254,8 @@ class _stop_on_signals:
 @click.option("--length", type=int, default=500, help="New tokens to generate.")
 @click.option("--seed", type=int, default=None, help="Random seed for reproducible samples.")
 @click.option("--num", type=int, default=1, help="Independent samples, generated as one batch.")
-@click.option("--threads", type=int, default=1, help="CPU threads (1 is fastest for small batches).")
+@click.option("--threads", type=int, default=None, show_default="all cores",
+              help="CPU threads; batch-1 sampling of big models is memory-bound and gains from several cores.")
 def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length: int,
            seed: int | None, num: int, threads: int) -> None:
     """Generate text from a checkpoint, streaming it as it is made.
@@ -275,9 +276,10 @@ def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length
     config.validate()
     if length < 0 or num < 1:
         raise RnngenError("--length must be 0 or more and --num at least 1")
-    if threads < 1:
-        raise RnngenError("--threads must be at least 1")
-    torch.set_num_threads(threads)
+    if threads is not None:
+        if threads < 1:
+            raise RnngenError("--threads must be at least 1")
+        torch.set_num_threads(threads)
     loaded = load_checkpoint(ckpt, with_training_state=False)
     model, tokenizer = loaded.build_model(), loaded.tokenizer
     if prime:
