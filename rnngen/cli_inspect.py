@@ -136,6 +136,7 @@ def inspect(ckpt: Path, text: str | None, file: Path | None, as_json: bool, top_
 
 def _print_summary(ckpt: Path, loaded, record) -> None:
     from rnngen.probes import (
+        display_pieces,
         gate_saturation,
         grad_decay_per_step,
         grad_decay_ratio,
@@ -153,9 +154,10 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
         what = (f"predicting the last token '{_token(record.tokens[-1])}'" if record.loss == "last"
                 else "mean over the window")
         echo(f"loss         {record.loss_value:.4f} nats, {what}")
-    pieces = "".join(record.tokens[-30:]) if loaded.tokenizer.level == "char" else " ".join(record.tokens[-12:])
+    pieces = display_pieces(loaded.tokenizer, record.token_ids)
     echo("")
-    echo(f"next token after \"…{_show(pieces)}\"  (entropy {record.entropy[-1]:.2f} nats)")
+    echo(f"next token after \"…{_show(''.join(pieces[-30:]).lstrip()[-30:])}\"  "
+         f"(entropy {record.entropy[-1]:.2f} nats)")
     for tok, p in record.top_k[-1]:
         echo(f"  {_token(tok):<12} {p:6.3f}  {'█' * max(1, round(p * 30)) if p >= 0.005 else '·'}")
     scored = [(p, t) for t, p in enumerate(record.token_probs) if p is not None]
@@ -163,8 +165,7 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
         echo("")
         echo("least expected tokens (probability the model gave them)")
         for p, t in sorted(scored)[:5]:
-            context = "".join(record.tokens[max(0, t - 12):t]) if loaded.tokenizer.level == "char" \
-                else " ".join(record.tokens[max(0, t - 5):t])
+            context = "".join(pieces[max(0, t - 12):t]).lstrip()[-12:]
             echo(f"  {p:8.5f}  '{_token(record.tokens[t])}' after \"…{_show(context)}\"")
     for k in range(record.layers):
         echo("")

@@ -28,6 +28,7 @@ training loop all call it.
 
 from __future__ import annotations
 
+import codecs
 import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -185,8 +186,18 @@ def entropy_of(probs: Sequence[float]) -> float:
 def display_pieces(tokenizer: Tokenizer, ids: Sequence[int], after: str = "") -> list[str]:
     """The text of each token as it appears in the decoded text ("".join == decode).
 
-    At word level each piece carries the space that goes before the word.
+    At word level each piece carries the space that goes before the word; with
+    byte-level tokens (BPE), a character split over several tokens belongs to the token
+    that completes it (the ones before it are empty).
     """
+    token_bytes = getattr(tokenizer, "token_bytes", None)
+    if token_bytes is not None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pieces = [decoder.decode(token_bytes(int(i))) for i in ids]
+        tail = decoder.decode(b"", final=True)
+        if pieces and tail:
+            pieces[-1] += tail
+        return pieces
     if tokenizer.level != "word":
         return [tokenizer.token_text(int(i)) for i in ids]
     pieces: list[str] = []

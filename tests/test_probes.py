@@ -310,3 +310,15 @@ def test_sample_with_details_matches_the_sampler_and_its_distributions():
         assert sum(1 for _, _, sp in s.top if sp > 0) <= 4  # top-k 4 leaves at most 4 candidates
     no_prompt = list(sample_with_details(model, tok, length=3, seed=1))
     assert no_prompt[0].token_id == tok.index["\n"] and len(no_prompt) == 4
+
+
+def test_byte_level_pieces_keep_split_characters_whole():
+    pytest.importorskip("tokenizers")
+    from rnngen.bpe import BPETokenizer
+
+    text = "naïve café — 床前明月光\n" * 8
+    tok = BPETokenizer.fit(text, 270)
+    ids = tok.encode("café 床前 — ok")
+    pieces = display_pieces(tok, ids)
+    assert "".join(pieces) == tok.decode(ids) == "café 床前 — ok"
+    assert "\ufffd" not in "".join(pieces)
