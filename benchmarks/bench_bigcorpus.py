@@ -10,8 +10,6 @@ events) the time to encode and to finish the first step, plus peak RSS.
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import subprocess
 import sys
 import tempfile

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import io
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,9 +31,10 @@ from rich.console import Console
 
 from rnngen.corpus import Corpus
 from rnngen.progress import TrainingProgress
-from rnngen.training import DoneEvent, StartEvent, StepEvent, TrainConfig, Trainer
+from rnngen.training import DoneEvent, StepEvent, TrainConfig, Trainer
 from rnngen.tui.dashboard import TrainingDashboard
 from rnngen.tui.launch import build_session
+from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path)
 
 
 def corpus() -> Corpus:
@@ -123,18 +122,6 @@ def run_dashboard(config: TrainConfig, text: Corpus, folder: Path):
     return clock, rate(app.ticks), rate(app.frames), hooks, ui_cpu[0]
 
 
-def machine() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
-    except Exception:
-        model = platform.processor() or "unknown CPU"
-    import os
-
-    return (f"{model}; {os.cpu_count()} logical CPUs visible (shared); torch {torch.__version__}; "
-            f"torch threads {torch.get_num_threads()}; Python {platform.python_version()}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=300)
@@ -179,7 +166,7 @@ def main() -> None:
     print(f"in the training thread, probes + previews took {statistics.median(hooks):.1%} of the run; "
           f"the UI thread used {statistics.median(ui):.1%} of a core (it runs beside training, on another core "
           "when one is free, and competes for the GIL)")
-    print(f"machine     {machine()}")
+    print(f"machine     {machine_line()}")
 
 
 if __name__ == "__main__":

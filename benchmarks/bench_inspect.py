@@ -19,7 +19,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,20 +26,10 @@ import torch
 
 from rnngen.model import ModelConfig, RNNLanguageModel
 from rnngen.probes import inspect_ids
+from machine import cpu_model  # noqa: E402  (benchmarks/ is on sys.path)
 
 README = Path(__file__).resolve().parent / "README.md"
 HEADING = "## Inspection speed"
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        match = re.search(r"^Model name:\s*(.+)$", out, re.MULTILINE)
-        if match:
-            return match.group(1).strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def time_it(fn, repeats: int) -> list[float]:

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -33,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 RNNGEN = [str(Path(sys.executable).with_name("rnngen"))]
@@ -49,22 +47,6 @@ def run(cmd: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     return done, dt
-
-
-def machine_line() -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = "load average %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = ""
-    return f"cpu: {model}, {os.cpu_count()} logical cores; torch {torch.__version__}; {load}"
 
 
 def main() -> None:
@@ -116,8 +98,8 @@ def main() -> None:
         print(f"{'rnngen eval wall time':<28} {t_eval:.1f} s")
         print(f"{'VAL LOSS val.txt':<28} {result['loss']:.4f} nats/char  (bpc {result['bpc']:.4f}, "
               f"{result['tokens']:,} tokens)")
-        print(f"\ntarget (issue 5): <= 1.40 nats/char at --time 150s; "
-              f"reference nanoGPT CPU command: 1.886 in 153 s on this machine kind.")
+        print("\ntarget (issue 5): <= 1.40 nats/char at --time 150s; "
+              "reference nanoGPT CPU command: 1.886 in 153 s on this machine kind.")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -45,6 +44,7 @@ import torch.nn.functional as F
 from rnngen.checkpoint import Checkpoint, save_checkpoint
 from rnngen.model import ModelConfig, RNNLanguageModel
 from rnngen.tokenizers import CharTokenizer
+from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 RNNGEN = [str(Path(sys.executable).with_name("rnngen"))]
@@ -141,18 +141,6 @@ def naive_refeed(model: RNNLanguageModel, n: int) -> float:
         probs = F.softmax(logits[:, -1] / 0.8, dim=-1)
         ids = torch.cat([ids, torch.multinomial(probs, 1, generator=g)], 1)
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
-
-
-def machine_line() -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"cpu: {model}, {os.cpu_count()} logical cores; torch {torch.__version__}"
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from torch import nn
 
 from rnngen.corpus import Corpus
 from rnngen.training import TrainConfig, Trainer
+from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 BATCH, SEQ, HIDDEN, LAYERS, EMBED = 64, 128, 256, 2, 64
@@ -97,20 +97,6 @@ class RnngenLoop:
 
     def step(self) -> float:
         return self.trainer.train_step().loss
-
-
-def machine_line(threads: list[int]) -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return (f"cpu: {model}, {os.cpu_count()} logical cores, AMX {'yes' if amx else 'no'}; "
-            f"torch {torch.__version__}; threads tested {threads}")
 
 
 def time_block(contender, steps: int) -> tuple[float, float]:

@@ -45,7 +45,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -56,9 +55,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 
 from rnngen.tokenizers import WORD_PATTERN
+from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 RNNGEN = [str(Path(sys.executable).with_name("rnngen"))]
@@ -66,19 +65,6 @@ if not Path(RNNGEN[0]).exists():
     RNNGEN = [sys.executable, "-m", "rnngen"]
 EPOCH_LINE = re.compile(r"end of epoch\s+(\d+)\s*\|\s*time:\s*([\d.]+)s\s*\|\s*valid loss\s*([\d.]+)\s*\|"
                         r"\s*valid ppl\s*([\d.]+)")
-
-
-def machine_line() -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"cpu: {model}, {os.cpu_count()} logical cores; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}")
 
 
 def prepare(text: str, work: Path) -> dict:

@@ -270,7 +270,6 @@ def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length
 
     from rnngen.checkpoint import load_checkpoint
     from rnngen.sampling import SamplingConfig, encode_prime, generate
-    from rnngen.tokenizers import join_words
 
     config = SamplingConfig(temperature=temp, top_k=top_k, top_p=top_p)
     config.validate()

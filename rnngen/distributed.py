@@ -33,7 +33,7 @@ import torch
 
 from rnngen.data import StreamBatches, StreamLayout
 from rnngen.errors import RnngenError
-from rnngen.training import AlarmEvent, StepEvent, Trainer, pick_device
+from rnngen.training import StepEvent, Trainer, pick_device
 
 
 @dataclass(frozen=True)

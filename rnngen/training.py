@@ -30,7 +30,7 @@ from rnngen.corpus import Corpus
 from rnngen.corpus_cache import cache_key, load_encoded, save_encoded
 from rnngen.data import Split, StreamBatches, encode_range, fit_and_encode, plan_layout, split_point
 from rnngen.errors import RnngenError
-from rnngen.evaluation import EvalResult, bits_per_char, evaluate
+from rnngen.evaluation import EvalResult, evaluate
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.tokenizers import Tokenizer
 

@@ -1,13 +1,11 @@
 """End-to-end checks of train / sample / eval / info through the real CLI."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import torch

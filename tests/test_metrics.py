@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rnngen.checkpoint import load_checkpoint
-from rnngen.metrics import read_log, render_chart
+from rnngen.metrics import render_chart
 
 from conftest import TINY, run_cli
 

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import rnngen.checkpoint as checkpoint_module
-from rnngen.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnngen.checkpoint import load_checkpoint, save_checkpoint
 from rnngen.corpus import load_corpus
 from rnngen.errors import RnngenError
 from rnngen.training import AlarmEvent, StepEvent, TrainConfig, Trainer

@@ -4,7 +4,6 @@ by side, filled in live while each cell trains in turn (one Textual thread worke
 from __future__ import annotations
 
 import collections
-import math
 import threading
 
 from rich.text import Text
