@@ -114,17 +114,26 @@ def _run_chunk(
     out = torch.empty((steps, logits.shape[0]), dtype=torch.long)
     H = hidden
     G = 4 * H if cell == 0 else (3 * H if cell == 1 else H)  # width of the recurrent term
-    # Recurrent terms W_hh h (+ b_hh for GRU) of the current state.
+    # Plain temperature sampling needs no filtering: argmax(z / T + g) = argmax(z + T g),
+    # so the head bias and temperature go into the noise once per chunk, and each token
+    # costs one add and one argmax.
+    plain = temperature > 0.0 and top_k == 0 and top_p >= 1.0
+    noise = gumbel * temperature + head_b if plain else gumbel
+    raw = logits - head_b  # the head's output before its bias
+    # Recurrent terms W_hh h + bias of the current state (layer 0's biases are in the table).
     rec = [torch.mm(hs[k], fused_t[k][:, :G]) + rec_bias[k] for k in range(len(hs))]
     for t in range(steps):
-        tok = choose_with_noise(logits, gumbel[t], temperature, top_k, top_p)
+        if plain:
+            tok = (raw + noise[t]).argmax(-1)
+        else:
+            tok = choose_with_noise(raw + head_b, noise[t], temperature, top_k, top_p)
         out[t] = tok
         x = table[tok]  # layer 0's input projection, biases included
         for k in range(len(hs)):
-            if k > 0:
-                x = x + in_bias[k]
             h = hs[k]
             if cell == 1:
+                if k > 0:
+                    x = x + in_bias[k]
                 gh = rec[k]
                 rz = torch.sigmoid(x[:, : 2 * H] + gh[:, : 2 * H])
                 n = torch.tanh(x[:, 2 * H :] + rz[:, :H] * gh[:, 2 * H :])
@@ -139,10 +148,11 @@ def _run_chunk(
                 h = torch.tanh(x + rec[k])
             hs[k] = h
             both = torch.mm(h, fused_t[k])
-            rec[k] = both[:, :G] + rec_bias[k]
+            # LSTM/RNN layer 0 has no bias here (it is in the table): skip an add per token.
+            rec[k] = both[:, :G] + rec_bias[k] if (cell == 1 or k > 0) else both[:, :G]
             x = both[:, G:]
-        logits = x + head_b
-    return out, logits, hs, cs
+        raw = x
+    return out, raw + head_b, hs, cs
 
 
 class StepModel:
@@ -176,14 +186,15 @@ class StepModel:
             self.w_ih_t = [w_ih.t().contiguous() for (w_ih, _, _, _) in self.layers]
             self.head_w_t = model.head.weight.detach().float().t().contiguous()
             self.head_b = model.head.bias.detach().float()
-            # For the TorchScript sampler: per layer [W_hh^T | next layer's W_ih^T or W_head^T],
-            # the bias added to the next layer's input, and the recurrent bias (GRU only;
-            # the other cells fold b_hh into the input bias).
+            # For the TorchScript sampler: per layer [W_hh^T | next layer's W_ih^T or W_head^T].
             gru = self.cell == "gru"
             nxt = self.w_ih_t[1:] + [self.head_w_t]
             self.fused_t = [torch.cat([w_hh_t, n], 1).contiguous() for w_hh_t, n in zip(self.w_hh_t, nxt)]
-            self.in_bias = [(b_ih if gru else b_ih + b_hh) for (_, _, b_ih, b_hh) in self.layers]
-            self.rec_bias = [(b_hh if gru else torch.zeros_like(b_hh)) for (_, _, _, b_hh) in self.layers]
+            self.in_bias = [b_ih for (_, _, b_ih, _) in self.layers]  # GRU layers > 0
+            # GRU: b_hh stays with W_hh h (r multiplies it). LSTM/RNN: layer 0's biases are in the
+            # input table; deeper layers add b_ih + b_hh once, with the recurrent term.
+            self.rec_bias = [b_hh if gru else (torch.zeros_like(b_hh) if k == 0 else b_ih + b_hh)
+                             for k, (_, _, b_ih, b_hh) in enumerate(self.layers)]
         self.hidden = self.config.hidden
 
     def init_state(self, batch: int) -> State:

@@ -156,3 +156,21 @@ def test_chunked_generation_matches_step_by_step_greedy():
             ids.append(int(new))
             logits, state = stepper.step(new, state)
         assert fast == "the" + tok.decode(ids), cell
+
+
+@pytest.mark.parametrize("config", [SamplingConfig(temperature=0.7), SamplingConfig(temperature=1.3, top_k=3),
+                                    SamplingConfig(top_p=0.8)])
+def test_generated_tokens_follow_the_models_distribution(config):
+    """First tokens of 20,000 one-batch samples match the filtered next-token distribution."""
+    from rnngen.sampling import generate, prime_state
+
+    tok = CharTokenizer.fit("abcdefgh")
+    model = _tiny(tok, "lstm").eval()
+    with torch.no_grad():
+        model.head.bias.copy_(torch.linspace(-1.0, 1.5, tok.vocab_size))  # a spread-out distribution
+    prime = torch.from_numpy(tok.encode("abc").astype("int64"))
+    logits, _ = prime_state(model, prime, 1)
+    expected = next_token_probs(logits, config)[0]
+    first = next(generate(model, tok, prime="abc", length=1, config=config, seed=11, num=20000))
+    freq = torch.bincount(first, minlength=tok.vocab_size).float() / first.numel()
+    assert torch.allclose(freq, expected, atol=0.012)
