@@ -13,8 +13,8 @@ rnngen figures are the *marginal* rate of the real CLI, run as a subprocess:
 
 timed for a short and a long L, alternating short/long ``--repeats`` times; the rate is
 (L_long - L_short) * num / (median t_long - median t_short), so process start-up,
-imports and checkpoint loading cancel out. ``rnngen sample`` uses its default
-``--threads 1`` and ``--temp 0.8``.
+imports and checkpoint loading cancel out. ``rnngen sample`` uses its
+default threads (all cores) and ``--temp 0.8``.
 
 For contrast, in this process, with one thread, on the same 1x512 LSTM weights:
 
@@ -165,7 +165,7 @@ def main() -> None:
     tokenizer = CharTokenizer.fit(args.corpus.read_text(encoding="utf-8"))
     print(machine_line())
     print(f"rnngen sample: marginal rate of `{' '.join(Path(a).name for a in RNNGEN)} sample CKPT --seed 1` "
-          f"(--threads 1 default), --length {args.short} vs {long}, {repeats} pair(s); "
+          f"(default threads: all cores), --length {args.short} vs {long}, {repeats} pair(s); "
           f"--num 64: --length {args.num_short} vs {num_long}")
     rows = []  # (method, wall chars/s, CPU chars/s, note)
     with tempfile.TemporaryDirectory(prefix="rnngen-bench-sample-") as tmp:

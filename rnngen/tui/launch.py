@@ -6,6 +6,8 @@ a bad corpus still gives the one-line error and non-zero exit of the plain CLI.
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 
 from rnngen.corpus import Corpus
@@ -21,7 +23,15 @@ def build_session(config: TrainConfig, corpus: Corpus, *, out: Path | None = Non
 
 def run_training_dashboard(config: TrainConfig, corpus: Corpus, *, out: Path | None = None,
                            resume: Path | None = None, explicit: set[str] | None = None) -> int:
-    """Train in the dashboard; returns the exit code (0 after ``q``, 3 if training diverged)."""
+    """Train in the dashboard; returns the exit code (0 after ``q``, 3 if training diverged).
+
+    Unless --threads is given, training leaves one core to the interface: when the UI
+    thread preempts one of torch's OpenMP threads, the other waits at every time step's
+    barrier, and training ran 5x slower on a 2-core machine (benchmarks/README.md).
+    """
+    if config.threads is None:
+        config = replace(config, threads=max(1, (os.cpu_count() or 1) - 1))
+        explicit = set(explicit or ()) | {"threads"}
     session = build_session(config, corpus, out=out, resume=resume, explicit=explicit)
     from rnngen.tui.dashboard import TrainingDashboard
 
