@@ -129,8 +129,11 @@ def run_wlm(wlm_dir: Path, work: Path, budget: float, extra: list[str]) -> dict:
            "--save", str(work / "wlm-model.pt"), "--epochs", "1000"] + extra
     print("$ python word_language_model/main.py " + " ".join(shlex.quote(c) for c in cmd[4:]), flush=True)
     t0 = time.perf_counter()
+    # SIGINT back to its default: a benchmark started in the background inherits it
+    # ignored, and word_language_model would then never see the Ctrl-C that stops it.
     proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     epochs: list[tuple[int, float, float]] = []  # (epoch, seconds, valid ppl)
     log = []
     interrupted = False
