@@ -296,7 +296,7 @@ def test_inf_loss_stops_training_naming_the_step_and_keeps_the_last_good_weights
                       result.stderr)
     assert alarm, result.stderr
     bad_step = int(alarm.group(1))
-    assert f"training diverged at {bad_step}" in result.stderr
+    assert f"training diverged at step {bad_step}" in result.stderr
     saved = load_checkpoint(out)  # loadable: no NaN/Inf was written
     assert saved.train["step"] == bad_step - 1
     # The saved weights are exactly those of a run that stopped on the last good step.
