@@ -95,10 +95,8 @@ def resolve_defaults(config: TrainConfig, train_chars: int) -> TrainConfig:
         # Measured on tiny-shakespeare in 150 s (benchmarks/README.md, "Quality per
         # wall-clock"): 64-token windows and a higher peak rate give ~2.4x the updates
         # of 128-token windows at 3e-3, and a lower validation loss (1.75 vs 1.91).
-        # Word level: each token costs a softmax over a large vocabulary, so smaller windows
-        # and batches (word_language_model's 35 x 20) buy many more updates per second.
-        seq_len=c.seq_len if c.seq_len is not None else (35 if c.level != "char" else 64),
-        batch_size=c.batch_size if c.batch_size is not None else (16 if small else (20 if c.level != "char" else 64)),
+        seq_len=c.seq_len if c.seq_len is not None else 64,
+        batch_size=c.batch_size if c.batch_size is not None else (16 if small else 64),
         lr=c.lr if c.lr is not None else (6e-3 if c.level == "char" and not small else 3e-3),
         warmup_steps=c.warmup_steps if c.warmup_steps is not None else 50,
     )
