@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes, save_file
 
 from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
@@ -178,11 +178,21 @@ def read_header(path: Path) -> tuple[dict, dict]:
     a cap, JSON validity, dtypes, that each shape's byte count matches its offsets,
     and that every tensor lies inside the file.
     """
-    path = Path(path)
+    header, metadata, _ = _read_checked(Path(path), whole=False)
+    return header, metadata
+
+
+def _read_checked(path: Path, *, whole: bool) -> tuple[dict, dict, bytes | None]:
+    """Validate the header and, with ``whole``, return the file's bytes from the same open.
+
+    One open file gives one snapshot: a writer's ``os.replace`` between reading the
+    header and reading the tensors cannot pair one version's metadata with another's data.
+    """
     name = str(path)
+    data = None
     try:
-        size = path.stat().st_size
         with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
             prefix = handle.read(8)
             if len(prefix) < 8:
                 raise RnngenError(f"{name} is not a checkpoint (too short to be a safetensors file)")
@@ -190,12 +200,24 @@ def read_header(path: Path) -> tuple[dict, dict]:
             if header_len == 0 or header_len > MAX_HEADER_BYTES or 8 + header_len > size:
                 raise RnngenError(f"{name} is not a valid safetensors checkpoint (bad header length)")
             raw = handle.read(header_len)
+            header, metadata = _parse_header(name, raw, size - 8 - header_len)
+            if whole:
+                handle.seek(0)
+                data = handle.read()
+                if len(data) != size:
+                    raise RnngenError(f"{name} changed while it was being read")
     except FileNotFoundError:
         raise RnngenError(f"checkpoint {name} does not exist") from None
     except IsADirectoryError:
         raise RnngenError(f"{name} is a folder, not a checkpoint file") from None
     except PermissionError:
         raise RnngenError(f"cannot read checkpoint {name}: permission denied") from None
+    except OSError as exc:
+        raise RnngenError(f"cannot read checkpoint {name}: {exc.strerror or exc}") from None
+    return header, metadata, data
+
+
+def _parse_header(name: str, raw: bytes, data_len: int) -> tuple[dict, dict]:
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -205,7 +227,6 @@ def read_header(path: Path) -> tuple[dict, dict]:
     metadata = header.pop("__metadata__", {}) or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise RnngenError(f"{name} has malformed metadata")
-    data_len = size - 8 - header_len
     for tensor_name, entry in header.items():
         _check_entry(name, tensor_name, entry, data_len)
     return header, metadata
@@ -239,7 +260,7 @@ def is_rnngen_checkpoint(path: Path) -> bool:
 def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Checkpoint:
     """Read and validate a checkpoint; every problem is a one-line RnngenError."""
     path = Path(path)
-    header, metadata = read_header(path)
+    header, metadata, data = _read_checked(path, whole=True)
     if "rnngen.format" not in metadata:
         raise RnngenError(f"{path} is a safetensors file but not an rnngen checkpoint")
     version = _json_field(path, metadata, "rnngen.format")
@@ -262,7 +283,7 @@ def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Ch
         )
     _check_model_shapes(path, header, config)
     try:
-        tensors = load_file(str(path))
+        tensors = load_bytes(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise RnngenError(f"{path} could not be read: {str(exc).splitlines()[0]}") from None
     _verify_checksum(path, metadata, tensors, required=version >= 2)

@@ -138,3 +138,30 @@ def test_nan_weights_are_refused(tmp_path):
     save_checkpoint(path, ckpt)
     with pytest.raises(RnngenError, match="NaN"):
         load_checkpoint(path)
+
+
+def test_reading_while_a_writer_replaces_the_file_sees_one_whole_version(tmp_path):
+    # A reader (rnngen sample/info during training, or a test) must never pair one
+    # version's metadata with another version's tensors when os.replace lands mid-read.
+    import threading
+
+    ckpt, _ = _ckpt()
+    path = tmp_path / "live.safetensors"
+    save_checkpoint(path, ckpt)
+    stop = threading.Event()
+
+    def writer():
+        step = 0
+        while not stop.is_set():
+            step += 1
+            tensors = {k: v + step for k, v in ckpt.tensors.items()}
+            save_checkpoint(path, Checkpoint(ckpt.model_config, ckpt.tokenizer, {"step": step}, tensors))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        steps = [load_checkpoint(path).train["step"] for _ in range(300)]
+    finally:
+        stop.set()
+        thread.join()
+    assert len(set(steps)) > 1  # the writer really did replace the file during the reads
