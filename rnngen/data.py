@@ -29,6 +29,14 @@ class Split:
         return int(self.ids.size)
 
 
+def token_counts(ids: np.ndarray, vocab_size: int, chunk: int = 1 << 24) -> np.ndarray:
+    """How often each id occurs, counted in chunks so compact ids are never widened all at once."""
+    counts = np.zeros(vocab_size, dtype=np.int64)
+    for start in range(0, ids.size, chunk):
+        counts += np.bincount(ids[start : start + chunk], minlength=vocab_size)[:vocab_size]
+    return counts
+
+
 def split_point(text: str, val_frac: float) -> int:
     """Where validation starts: the last ``val_frac`` of the text (contiguous, like nanoGPT).
 

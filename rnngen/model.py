@@ -110,6 +110,20 @@ class RNNLanguageModel(nn.Module):
                         param[h : 2 * h].fill_(1.0)
         nn.init.zeros_(self.head.bias)
 
+    def init_output_bias(self, token_counts: torch.Tensor) -> None:
+        """Start the head at the unigram distribution: bias = log p(token), add-one smoothed.
+
+        Without it the first hundreds of updates go into learning word frequencies, and a
+        word-level model can stall on that unigram plateau (loss ~ the unigram entropy) for
+        most of a short run; with it the gradients are about context from step one.
+        """
+        counts = token_counts.double().reshape(-1)
+        if counts.numel() != self.config.vocab_size:
+            raise ValueError(f"need {self.config.vocab_size} counts, got {counts.numel()}")
+        log_p = torch.log((counts + 1.0) / (counts.sum() + counts.numel()))
+        with torch.no_grad():
+            self.head.bias.copy_(log_p.to(self.head.bias))
+
     def init_state(self, batch: int, device: torch.device | str | None = None) -> State:
         c = self.config
         shape = (c.layers, batch, c.hidden)

@@ -1,6 +1,7 @@
 """End-to-end checks of train / sample / eval / info through the real CLI."""
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -46,7 +47,13 @@ def test_training_lowers_the_loss(tmp_path, english_corpus):
     out = tmp_path / "m.safetensors"
     run_cli("train", english_corpus, "--steps", "80", "--out", out, "--lr", "1e-2", *TINY)
     history = load_checkpoint(out).train["history"]
-    assert history[-1]["val_loss"] < history[0]["val_loss"] - 0.3
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    # A model that knew only character frequencies (where a fresh one starts) could not
+    # get below the unigram entropy: this one uses context.
+    text = english_corpus.read_text(encoding="utf-8")
+    freqs = [text.count(ch) / len(text) for ch in set(text)]
+    unigram_entropy = -sum(f * math.log(f) for f in freqs)
+    assert history[-1]["val_loss"] < unigram_entropy - 0.15
 
 
 def test_chinese_text_trains_and_samples(tmp_path, chinese_corpus):
