@@ -2,6 +2,11 @@
 and how often the dashboard actually redraws.
 
     python benchmarks/bench_dashboard.py [--steps 300] [--hidden 128] [--repeats 3] [--threads 1]
+        [--switch-intervals 0.0005,0.005]
+
+``--switch-intervals``: the GIL switch interval(s) the dashboard sets while it is open
+(rnngen's default first; Python's own is 0.005 s); each repeat runs plain, then the
+dashboard once per interval, so every ratio has its own plain run beside it.
 
 "plain" is the Trainer driven by the plain CLI's renderer (rnngen.progress, a rich
 progress bar written to an in-memory terminal); "dashboard" is the same Trainer in a
@@ -32,6 +37,7 @@ from rich.console import Console
 from rnngen.corpus import Corpus
 from rnngen.progress import TrainingProgress
 from rnngen.training import DoneEvent, StepEvent, TrainConfig, Trainer
+from rnngen.tui import dashboard as dashboard_module
 from rnngen.tui.dashboard import TrainingDashboard
 from rnngen.tui.launch import build_session
 from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path)
@@ -131,41 +137,46 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--switch-intervals", default=f"{dashboard_module.UI_SWITCH_INTERVAL_S},0.005")
     args = ap.parse_args()
+    intervals = [float(x) for x in args.switch_intervals.split(",")]
     torch.set_num_threads(args.threads)
     config = TrainConfig(cell="lstm", hidden=args.hidden, layers=args.layers, seq_len=args.seq_len,
                          batch_size=args.batch_size, steps=args.steps, threads=args.threads, seed=1,
                          precision="fp32")
     text = corpus()
-    plain, dash, hz, fresh, hooks, ui = [], [], [], [], [], []
+    plain: list[float] = []
+    runs: dict[float, dict[str, list[float]]] = {
+        iv: {"dash": [], "ratio": [], "hz": [], "fresh": [], "hooks": [], "ui": []} for iv in intervals}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         run_plain(TrainConfig(**{**config.__dict__, "steps": 20}), text, folder)  # warm-up
         for i in range(args.repeats):
-            p = run_plain(config, text, folder)
-            d, rate, new, hook_share, ui_share = run_dashboard(config, text, folder)
-            hooks.append(hook_share)
-            ui.append(ui_share)
-            plain.append(p.tokens_per_s())
-            dash.append(d.tokens_per_s())
-            hz.append(rate)
-            fresh.append(new)
-            print(f"run {i + 1}: plain {plain[-1]:,.0f} tok/s   dashboard {dash[-1]:,.0f} tok/s   "
-                  f"ratio {dash[-1] / plain[-1]:.3f}   refresh {rate:.1f}/s ({new:.1f}/s with new data)   "
-                  f"probes+previews {hook_share:.1%} of the run   UI thread CPU {ui_share:.1%} of a core", flush=True)
-    p, d = statistics.median(plain), statistics.median(dash)
+            plain.append(run_plain(config, text, folder).tokens_per_s())
+            for iv in intervals:
+                dashboard_module.UI_SWITCH_INTERVAL_S = iv
+                d, rate, new, hook_share, ui_share = run_dashboard(config, text, folder)
+                r = runs[iv]
+                r["dash"].append(d.tokens_per_s())
+                r["ratio"].append(r["dash"][-1] / plain[-1])
+                r["hz"].append(rate)
+                r["fresh"].append(new)
+                r["hooks"].append(hook_share)
+                r["ui"].append(ui_share)
+                print(f"run {i + 1}: plain {plain[-1]:,.0f} tok/s   dashboard (switch {iv * 1000:g} ms) "
+                      f"{r['dash'][-1]:,.0f} tok/s   ratio {r['ratio'][-1]:.3f}   refresh {rate:.1f}/s "
+                      f"({new:.1f}/s with new data)   probes+previews {hook_share:.1%} of the run   "
+                      f"UI thread CPU {ui_share:.1%} of a core", flush=True)
+    med = statistics.median
     print(f"\nLSTM {args.layers}x{args.hidden}, batch {args.batch_size} x seq {args.seq_len}, {args.steps} steps, "
           f"threads {args.threads}, {args.repeats} alternating runs (medians)")
-    print(f"plain CLI   {p:,.0f} tok/s")
-    print(f"dashboard   {d:,.0f} tok/s")
-    pair = statistics.median(b / a for a, b in zip(plain, dash))
-    print(f"ratio       {pair:.3f}  median of the per-pair ratios (slowdown {100 * (1 - pair):.1f}%); "
-          f"ratio of medians {d / p:.3f}")
-    print(f"UI refresh  {statistics.median(hz):.1f}/s during training (min {min(hz):.1f}/s); "
-          f"{statistics.median(fresh):.1f}/s had new data to draw")
-    print(f"in the training thread, probes + previews took {statistics.median(hooks):.1%} of the run; "
-          f"the UI thread used {statistics.median(ui):.1%} of a core (it runs beside training, on another core "
-          "when one is free, and competes for the GIL)")
+    print(f"plain CLI   {med(plain):,.0f} tok/s")
+    for iv, r in runs.items():
+        pair = med(r["ratio"])
+        print(f"dashboard, GIL switch interval {iv * 1000:g} ms: {med(r['dash']):,.0f} tok/s, ratio {pair:.3f} "
+              f"(median of per-pair ratios; slowdown {100 * (1 - pair):.1f}%); refresh {med(r['hz']):.1f}/s "
+              f"(min {min(r['hz']):.1f}/s, {med(r['fresh']):.1f}/s with new data); probes + previews "
+              f"{med(r['hooks']):.1%} of the run; UI thread {med(r['ui']):.1%} of a core")
     print(f"machine     {machine_line()}")
 
 
