@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -262,17 +263,19 @@ def test_live_session_without_ui_is_identical_to_plain_training(english_corpus, 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_tui_in_tmux_reads_loss_and_gradient_panels(english_corpus, tmp_path):
     session = f"rnngen-test-{tmp_path.name}"[:60].replace(".", "-")
+    tmux = ["tmux", "-L", f"{session}-server", "-f", "/dev/null"]  # a private server: no shared window size
     rnngen = Path(sys.executable).with_name("rnngen")
     out = tmp_path / "tmux.safetensors"
     code_file = tmp_path / "exit-code"
     command = (f"{rnngen} train {english_corpus} --tui --steps 60 --eval-every 20 --hidden 16 --embed 8 --layers 1 "
                f"--seq-len 16 --batch-size 4 --threads 1 --out {out}; echo $? > {code_file}; sleep 20")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True,
+                   env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")})
     try:
         screen = ""
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True,
                                     text=True).stdout
             if "BUDGET" in screen:
                 break
@@ -282,11 +285,11 @@ def test_tui_in_tmux_reads_loss_and_gradient_panels(english_corpus, tmp_path):
         assert "gradient norm" in screen and "before clip" in screen
         assert "gradient through time" in screen and "h1/hT" in screen
         assert "step 60/60" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 15
         while not code_file.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert code_file.read_text().strip() == "0"
         assert load_checkpoint(out).train["step"] == 60
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux, "kill-server"], capture_output=True)

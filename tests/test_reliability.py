@@ -206,22 +206,24 @@ def test_ctrl_c_in_the_dashboard_saves_and_exits(tmp_path, english_corpus):
     out = tmp_path / "tui.safetensors"
     log = tmp_path / "tui.log"
     session = f"rnngen-rel-{os.getpid()}"
+    tmux = ["tmux", "-L", f"{session}-server", "-f", "/dev/null"]  # a private server: no shared window size
     command = (f"{sys.executable} -m rnngen train {english_corpus} --time 5m --eval-every 3 --out {out} "
                f"{' '.join(FAST)} --tui 2>{log}; echo EXIT=$? >>{log}")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True,
+                   env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")})
     try:
         deadline = time.monotonic() + 90
         while not out.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert out.exists(), log.read_text() if log.exists() else "no checkpoint"
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", session, "C-c"], check=True)
         deadline = time.monotonic() + 60
         while "EXIT=" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
             time.sleep(0.1)
         text = log.read_text()
         assert "EXIT=" in text, "the dashboard did not exit after Ctrl-C (stuck thread?)"
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
     assert "Traceback" not in text, text
     assert re.search(r"EXIT=(0|130)\b", text), text
     ckpt = load_checkpoint(out)

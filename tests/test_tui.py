@@ -570,10 +570,13 @@ def test_snapshot_hidden_view_large_terminal(snap_compare, tmp_path):
 
 
 TMUX = shutil.which("tmux")
+# A private tmux server (own socket, no user config): another test's server cannot
+# impose its window size on this one.
+TMUX_CMD = [TMUX or "tmux", "-L", f"rnngen-tui-test-{os.getpid()}", "-f", "/dev/null"]
 
 
 def capture(session: str) -> str:
-    return subprocess.run([TMUX, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+    return subprocess.run([*TMUX_CMD, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
 
 
 def wait_for(session: str, *needles: str, timeout: float = 30.0) -> str:
@@ -594,32 +597,33 @@ def test_real_tui_under_tmux(ckpts, tmp_path):
     session = f"rnngen-tui-test-{os.getpid()}"
     command = (f"{shlex.quote(str(rnngen))} tui {shlex.quote(str(ckpts['lstm']))} --seed 1 --prompt ROMEO: "
                f"--length 80; echo $? > {shlex.quote(str(exit_file))}")
-    env = {**os.environ, "TERM": "xterm-256color"}
-    subprocess.run([TMUX, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command],
+    # COLUMNS/LINES (set by some runners, e.g. pytest-xdist workers) would override the pane size.
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm-256color"}
+    subprocess.run([*TMUX_CMD, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command],
                    check=True, env=env, cwd=tmp_path)
     try:
         wait_for(session, "1 Sample", "ROMEO:", "86 tok", "entropy", "q quit")
-        subprocess.run([TMUX, "send-keys", "-t", session, "2"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "2"], check=True)
         wait_for(session, "layer 1/2", "text coloured by h[0]")
-        subprocess.run([TMUX, "send-keys", "-t", session, "Down", "Down"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Down", "Down"], check=True)
         wait_for(session, "unit 2/24")
-        subprocess.run([TMUX, "send-keys", "-t", session, "4"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "4"], check=True)
         wait_for(session, "L = loss at the last token", "L2 first/last")
         # Type a new prompt into the sample view and generate from it.
-        subprocess.run([TMUX, "send-keys", "-t", session, "1", "e"], check=True)  # e selects the whole prompt
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "1", "e"], check=True)  # e selects the whole prompt
         time.sleep(0.5)
-        subprocess.run([TMUX, "send-keys", "-t", session, "-l", "JULIET:"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "-l", "JULIET:"], check=True)
         wait_for(session, "prompt JULIET:")
-        subprocess.run([TMUX, "send-keys", "-t", session, "Enter"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Enter"], check=True)
         wait_for(session, "JULIET:", "87 tok")
-        subprocess.run([TMUX, "send-keys", "-t", session, "?"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "?"], check=True)
         wait_for(session, "rnngen tui — help", "Everywhere")
-        subprocess.run([TMUX, "send-keys", "-t", session, "Escape"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Escape"], check=True)
         time.sleep(0.3)
-        subprocess.run([TMUX, "send-keys", "-t", session, "q"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 20
         while not exit_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert exit_file.read_text().strip() == "0"
     finally:
-        subprocess.run([TMUX, "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX_CMD, "kill-server"], capture_output=True)
