@@ -178,43 +178,58 @@ def read_header(path: Path) -> tuple[dict, dict]:
     a cap, JSON validity, dtypes, that each shape's byte count matches its offsets,
     and that every tensor lies inside the file.
     """
-    header, metadata, _ = _read_checked(Path(path), whole=False)
-    return header, metadata
+    path = Path(path)
+    handle = _open_checkpoint(path)
+    with handle:
+        return _read_header_from(path, handle)
 
 
-def _read_checked(path: Path, *, whole: bool) -> tuple[dict, dict, bytes | None]:
-    """Validate the header and, with ``whole``, return the file's bytes from the same open.
-
-    One open file gives one snapshot: a writer's ``os.replace`` between reading the
-    header and reading the tensors cannot pair one version's metadata with another's data.
-    """
-    name = str(path)
-    data = None
+def _open_checkpoint(path: Path):
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise RnngenError(f"{name} is not a checkpoint (too short to be a safetensors file)")
-            (header_len,) = struct.unpack("<Q", prefix)
-            if header_len == 0 or header_len > MAX_HEADER_BYTES or 8 + header_len > size:
-                raise RnngenError(f"{name} is not a valid safetensors checkpoint (bad header length)")
-            raw = handle.read(header_len)
-            header, metadata = _parse_header(name, raw, size - 8 - header_len)
-            if whole:
-                handle.seek(0)
-                data = handle.read()
-                if len(data) != size:
-                    raise RnngenError(f"{name} changed while it was being read")
-    except FileNotFoundError:
-        raise RnngenError(f"checkpoint {name} does not exist") from None
-    except IsADirectoryError:
-        raise RnngenError(f"{name} is a folder, not a checkpoint file") from None
-    except PermissionError:
-        raise RnngenError(f"cannot read checkpoint {name}: permission denied") from None
+        return open(path, "rb")
     except OSError as exc:
-        raise RnngenError(f"cannot read checkpoint {name}: {exc.strerror or exc}") from None
-    return header, metadata, data
+        raise _os_error(path, exc) from None
+
+
+def _os_error(path: Path, exc: OSError) -> RnngenError:
+    if isinstance(exc, FileNotFoundError):
+        return RnngenError(f"checkpoint {path} does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return RnngenError(f"{path} is a folder, not a checkpoint file")
+    if isinstance(exc, PermissionError):
+        return RnngenError(f"cannot read checkpoint {path}: permission denied")
+    return RnngenError(f"cannot read checkpoint {path}: {exc.strerror or exc}")
+
+
+def _read_header_from(path: Path, handle) -> tuple[dict, dict]:
+    name = str(path)
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise RnngenError(f"{name} is not a checkpoint (too short to be a safetensors file)")
+        (header_len,) = struct.unpack("<Q", prefix)
+        if header_len == 0 or header_len > MAX_HEADER_BYTES or 8 + header_len > size:
+            raise RnngenError(f"{name} is not a valid safetensors checkpoint (bad header length)")
+        raw = handle.read(header_len)
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    return _parse_header(name, raw, size - 8 - header_len)
+
+
+def _read_whole(path: Path, handle) -> bytes:
+    """The file's bytes from the handle its header was read from: one open file is one
+    snapshot, so a writer's ``os.replace`` meanwhile cannot pair one version's metadata
+    with another version's tensors."""
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(0)
+        data = handle.read()
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    if len(data) != size:
+        raise RnngenError(f"{path} changed while it was being read")
+    return data
 
 
 def _parse_header(name: str, raw: bytes, data_len: int) -> tuple[dict, dict]:
@@ -260,7 +275,12 @@ def is_rnngen_checkpoint(path: Path) -> bool:
 def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Checkpoint:
     """Read and validate a checkpoint; every problem is a one-line RnngenError."""
     path = Path(path)
-    header, metadata, data = _read_checked(path, whole=True)
+    with _open_checkpoint(path) as handle:
+        return _load_from(path, handle, with_training_state)
+
+
+def _load_from(path: Path, handle, with_training_state: bool) -> Checkpoint:
+    header, metadata = _read_header_from(path, handle)
     if "rnngen.format" not in metadata:
         raise RnngenError(f"{path} is a safetensors file but not an rnngen checkpoint")
     version = _json_field(path, metadata, "rnngen.format")
@@ -283,7 +303,7 @@ def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Ch
         )
     _check_model_shapes(path, header, config)
     try:
-        tensors = load_bytes(data)
+        tensors = load_bytes(_read_whole(path, handle))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise RnngenError(f"{path} could not be read: {str(exc).splitlines()[0]}") from None
     _verify_checksum(path, metadata, tensors, required=version >= 2)
