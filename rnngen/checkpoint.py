@@ -179,8 +179,7 @@ def read_header(path: Path) -> tuple[dict, dict]:
     and that every tensor lies inside the file.
     """
     path = Path(path)
-    handle = _open_checkpoint(path)
-    with handle:
+    with _open_checkpoint(path) as handle:
         return _read_header_from(path, handle)
 
 

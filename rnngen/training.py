@@ -99,7 +99,8 @@ def resolve_defaults(config: TrainConfig, train_chars: int) -> TrainConfig:
         # head dominates each step, so smaller steps buy ~5x the updates per second (val
         # perplexity 136 vs 179 after 90 s on tiny-shakespeare; benchmarks/README.md).
         seq_len=c.seq_len if c.seq_len is not None else (35 if c.level == "word" else 64),
-        batch_size=c.batch_size if c.batch_size is not None else (16 if small else (20 if c.level == "word" else 64)),
+        batch_size=(c.batch_size if c.batch_size is not None
+                    else 16 if small else 20 if c.level == "word" else 64),
         lr=c.lr if c.lr is not None else (6e-3 if c.level == "char" and not small else 3e-3),
         warmup_steps=c.warmup_steps if c.warmup_steps is not None else 50,
     )
@@ -359,7 +360,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = RNNLanguageModel(self.model_config)
         if resumed is None:
-            self.model.init_output_bias(torch.from_numpy(token_counts(self.train_split.ids, self.tokenizer.vocab_size)))
+            counts = token_counts(self.train_split.ids, self.tokenizer.vocab_size)
+            self.model.init_output_bias(torch.from_numpy(counts))
         self.model = self.model.to(self.device)
         self.optimizer = self._make_optimizer()
         self.step = 0
@@ -551,8 +553,8 @@ class Trainer:
         return {ids[id(p)]: v for p, v in zip(params, values)}
 
     def _alarm(self, loss_value: float, params, norms) -> AlarmEvent:
-        ids = {id(p): n for n, p in self.model.named_parameters()}
         if math.isfinite(loss_value):
+            ids = {id(p): n for n, p in self.model.named_parameters()}
             bad = next((ids[id(p)] for p, n in zip(params, norms) if not torch.isfinite(n)), "loss")
             what = "loss" if bad == "loss" else f"gradient of {bad}"
             message = f"step {self.step + 1}: the {what} is NaN or infinite; the update was not applied"

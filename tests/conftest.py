@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,14 @@ def chinese_corpus(corpus_dir) -> Path:
 
 TINY = ["--hidden", "16", "--embed", "8", "--layers", "1", "--seq-len", "16", "--batch-size", "4",
         "--threads", "1", "--seed", "3"]
+
+
+def unigram_entropy(tokens) -> float:
+    """Nats per token of a model that knows only token frequencies (where a fresh rnngen
+    model starts): no loss below it without using context."""
+    counts = Counter(tokens.tolist() if hasattr(tokens, "tolist") else tokens)
+    total = sum(counts.values())
+    return -sum(n / total * math.log(n / total) for n in counts.values())
 
 
 def run_cli(*args: str, ok: bool = True):

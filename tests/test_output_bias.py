@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from conftest import unigram_entropy
 from rnngen.corpus import load_corpus
 from rnngen.data import token_counts
 from rnngen.model import ModelConfig, RNNLanguageModel
@@ -27,12 +28,10 @@ def test_a_fresh_trainer_starts_near_the_unigram_entropy(tmp_path, english_corpu
     config = TrainConfig(level="word", steps=1, hidden=16, embed=8, layers=1, seq_len=16, batch_size=4,
                          threads=1, seed=2)
     trainer = Trainer(config, load_corpus(english_corpus), out=tmp_path / "w.safetensors")
-    counts = token_counts(trainer.train_split.ids, trainer.tokenizer.vocab_size)
-    p = counts[counts > 0] / counts.sum()
-    unigram_entropy = float(-(p * np.log(p)).sum())
+    entropy = unigram_entropy(trainer.train_split.ids)
     ids = torch.from_numpy(trainer.train_split.ids.astype(np.int64))[None]
     with torch.no_grad():
         logits, _ = trainer.model.eval()(ids[:, :-1])
         loss = F.cross_entropy(logits[0], ids[0, 1:]).item()
     # Uniform guessing would cost log(V); the unigram start costs about the unigram entropy.
-    assert loss < unigram_entropy + 0.3 < math.log(trainer.tokenizer.vocab_size)
+    assert loss < entropy + 0.3 < math.log(trainer.tokenizer.vocab_size)
