@@ -86,14 +86,16 @@ _train_options = [
     click.option("--vocab-size", type=int, default=None,
                  help="Word level: keep this many tokens, the rest become <unk>. BPE: vocabulary to learn (default 2048)."),
     click.option("--model", "cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm", help="Recurrent cell."),
-    click.option("--layers", type=int, default=None, show_default="2", help="Stacked recurrent layers."),
+    click.option("--layers", type=int, default=None, show_default="auto", help="Stacked recurrent layers."),
     click.option("--hidden", type=int, default=None, show_default="auto", help="Units per layer."),
     click.option("--embed", type=int, default=None, show_default="auto", help="Embedding size."),
-    click.option("--dropout", type=float, default=None, show_default="auto", help="Dropout between layers."),
+    click.option("--dropout", type=float, default=None, show_default="auto",
+                 help="Dropout on embeddings, between layers and before the head (auto: by the passes the budget makes)."),
     click.option("--tie/--no-tie", default=False, help="Tie embedding and output weights (needs --embed = --hidden)."),
     click.option("--seq-len", type=int, default=None, show_default="auto", help="Tokens per training window (BPTT length)."),
     click.option("--batch-size", type=int, default=None, show_default="auto", help="Parallel streams per step."),
-    click.option("--lr", type=float, default=None, show_default="3e-3", help="Peak learning rate (AdamW, warm-up then cosine)."),
+    click.option("--lr", type=float, default=None, show_default="auto",
+                 help="Peak learning rate (AdamW, warm-up then cosine; auto: by the width)."),
     click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
                  help="Learning rate after warm-up: cosine decay over the budget, or constant."),
     click.option("--warmup", "warmup_steps", type=int, default=None, show_default="50", help="Warm-up steps."),
@@ -111,8 +113,10 @@ _train_options = [
                  show_default="checkpoints/<corpus>-<level>-<model>.safetensors", help="Checkpoint file to write."),
     click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue training from this checkpoint."),
     click.option("--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate and save every N steps."),
-    click.option("--eval-tokens", type=int, default=1_000_000,
+    click.option("--eval-tokens", type=int, default=None, show_default="what ~3% of the run affords",
                  help="Evaluations during training read at most this many validation tokens."),
+    click.option("--val-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                 help="Validate on this text instead of the corpus's last --val-frac (the whole corpus trains)."),
     click.option("--on-nan", type=click.Choice(["stop", "skip"]), default="stop",
                  help="On NaN/Inf: stop, or skip the step and halve the learning rate."),
     click.option("--encoding", default="utf-8", help="Text encoding of the corpus."),
@@ -153,7 +157,7 @@ def build_train_config(params: dict, ctx: click.Context):
         val_frac=params["val_frac"], eval_every=params["eval_every"], seed=params["seed"],
         device=params["device"], threads=params["threads"], on_nan=params["on_nan"],
         schedule=params["schedule"], warmup_steps=params["warmup_steps"], precision=params["precision"],
-        eval_tokens=params["eval_tokens"],
+        eval_tokens=params["eval_tokens"], val_file=str(params["val_file"]) if params["val_file"] else None,
     )
     budgets = [n for n in ("steps", "epochs", "time_s") if getattr(config, n) is not None]
     if len(budgets) > 1:
@@ -391,6 +395,7 @@ def info(ckpt: Path, as_json: bool) -> None:
         "best_step": t.get("best_step"),
         "resumable": loaded.resumable,
         "train_config": t.get("config"),
+        "plan": t.get("plan"),
         "history": t.get("history", []),
     }
     if as_json:
@@ -404,6 +409,9 @@ def info(ckpt: Path, as_json: bool) -> None:
     sample_vocab = "".join(loaded.tokenizer.vocab[:40]) if doc["level"] == "char" else " ".join(loaded.tokenizer.vocab[:15])
     click.echo(f"vocabulary   {doc['vocab_size']} {doc['level']} tokens: {sample_vocab!r}")
     click.echo(f"trained      {doc['step']} steps, {doc['tokens_seen']:,} tokens, {format_duration(doc['elapsed_s'])}")
+    plan = doc["plan"]
+    if isinstance(plan, dict) and isinstance(plan.get("summary"), str) and plan["summary"]:
+        click.echo(f"plan         {plan['summary']}")
     if doc["best_val_loss"] is not None:
         click.echo(f"best val     {doc['best_val_loss']:.4f} nats/token at step {doc['best_step']}")
     if doc["history"]:

@@ -142,6 +142,7 @@ class LiveSession:
         self.started = threading.Event()
         self.finished = threading.Event()  # set when run() has returned (or raised)
         trainer.callback = self._on_train_event
+        trainer.param_norms_wanted = True  # the dashboard shows them
         trainer.between_steps.append(self._between_steps)
 
     # -- controls (any thread)

@@ -76,6 +76,8 @@ class TrainingProgress:
                 f"{event.val_tokens:,} val tokens; batch {event.config.batch_size} x seq {event.config.seq_len}; "
                 f"{budget}" + (f", from step {event.start_step}" if event.start_step else "")
             )
+            if event.plan:
+                self.say(f"plan: {event.plan}")
             for note in event.notes:
                 self.say(f"note: {note}")
             self.say(f"checkpoint: {event.out}")

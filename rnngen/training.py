@@ -32,6 +32,7 @@ from rnngen.data import Split, StreamBatches, encode_range, fit_and_encode, plan
 from rnngen.errors import RnngenError
 from rnngen.evaluation import EvalResult, evaluate
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
+from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
 from rnngen.tokenizers import Tokenizer
 
 # Options that define the network and its data layout: fixed once training starts.
@@ -40,7 +41,7 @@ SHAPE_OPTIONS = ("level", "cell", "layers", "hidden", "embed", "tie", "vocab_siz
 
 @dataclass
 class TrainConfig:
-    """Every training option. ``None`` means "choose for me" (see ``resolve_defaults``)."""
+    """Every training option. ``None`` means "choose for me" (see ``rnngen.planner``)."""
 
     level: str = "char"
     vocab_size: int | None = None  # word level: cap with <unk>
@@ -63,12 +64,13 @@ class TrainConfig:
     time_s: float | None = None  # total training seconds (resume counts earlier time)
     val_frac: float = 0.1
     eval_every: int | None = None  # steps; None = about ten evaluations per run
-    eval_tokens: int = 1_000_000  # evaluations during training read at most this much validation text
+    eval_tokens: int | None = None  # validation tokens per evaluation; None = what ~3% of the run affords
     seed: int = 1337
     device: str = "auto"
     threads: int | None = None
     on_nan: str = "stop"  # or "skip": drop the step, halve the learning rate, go on
     precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 where the hardware has it
+    val_file: str | None = None  # validate on this text instead of the corpus's last val_frac
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -77,40 +79,6 @@ class TrainConfig:
     def from_json(cls, doc: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in known})
-
-
-DEFAULT_TIME_S = 300.0
-
-
-def resolve_defaults(config: TrainConfig, train_chars: int) -> TrainConfig:
-    """Fill the options left as ``None`` with choices that suit the corpus and budget."""
-    c = config
-    if c.steps is None and c.epochs is None and c.time_s is None:
-        c = replace(c, time_s=DEFAULT_TIME_S)
-    small = train_chars < 200_000
-    c = replace(
-        c,
-        layers=c.layers if c.layers is not None else 2,
-        hidden=c.hidden if c.hidden is not None else (128 if small else 256),
-        # Measured on tiny-shakespeare in 150 s (benchmarks/README.md, "Quality per
-        # wall-clock"): 64-token windows and a higher peak rate give ~2.4x the updates
-        # of 128-token windows at 3e-3, and a lower validation loss (1.75 vs 1.91).
-        # Words: word_language_model's 20 streams x 35 tokens. With a vocabulary of ~10^4 the
-        # head dominates each step, so smaller steps buy ~5x the updates per second (val
-        # perplexity 136 vs 179 after 90 s on tiny-shakespeare; benchmarks/README.md).
-        seq_len=c.seq_len if c.seq_len is not None else (35 if c.level == "word" else 64),
-        batch_size=(c.batch_size if c.batch_size is not None
-                    else 16 if small else 20 if c.level == "word" else 64),
-        lr=c.lr if c.lr is not None else (6e-3 if c.level == "char" and not small else 3e-3),
-        warmup_steps=c.warmup_steps if c.warmup_steps is not None else 50,
-    )
-    if c.embed is None:
-        c = replace(c, embed=c.hidden if c.tie else (64 if c.level == "char" else 256))
-    if c.dropout is None:
-        # Tiny-shakespeare, 150 s: a 2x256 char LSTM overfits by mid-run without dropout
-        # (nanoGPT's val split: 1.719 nats/char with 0, 1.672 with 0.2).
-        c = replace(c, dropout=0.0 if small else 0.2)
-    return c
 
 
 MAX_LR = 1e6
@@ -161,6 +129,7 @@ class StartEvent:
     time_budget_s: float | None
     out: Path
     notes: list[str] = field(default_factory=list)
+    plan: str | None = None  # what the budget buys and what was chosen for it
 
 
 @dataclass
@@ -288,14 +257,14 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return torch.bfloat16 if supported else None
 
 
-def encode_corpus(corpus: Corpus, level: str, cut: int, vocab_size: int | None,
-                  val_frac: float) -> tuple[Tokenizer, Split, Split]:
+def encode_corpus(corpus: Corpus, level: str, cut: int, vocab_size: int | None, val_frac: float, *,
+                  text: str | None = None, cacheable: bool = True) -> tuple[Tokenizer, Split, Split]:
     """Fit and encode, or reuse the cached encoding of a big corpus (memory-mapped)."""
-    key = cache_key(corpus, level, vocab_size, val_frac)
+    key = cache_key(corpus, level, vocab_size, val_frac) if cacheable else None
     cached = load_encoded(key) if key else None
     if cached is not None:
         return cached
-    tokenizer, train, val = fit_and_encode(level, corpus.text, cut, vocab_size)
+    tokenizer, train, val = fit_and_encode(level, corpus.text if text is None else text, cut, vocab_size)
     if key:
         save_encoded(key, tokenizer, train, val)
     return tokenizer, train, val
@@ -318,6 +287,9 @@ class Trainer:
         self.callback = callback or (lambda event: None)
         self.notes: list[str] = []
         self.between_steps: list[Callable[["Trainer"], None]] = []
+        # Per-parameter gradient norms in every StepEvent: only the dashboard asks for them.
+        self.param_norms_wanted = False
+        self.tokens_per_s = 0.0  # training speed, recent steps weighted most
         resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
         if resumed is not None and not resumed.resumable:
             raise RnngenError(f"{resume} holds weights only (a .best file?); resume from the latest checkpoint")
@@ -325,25 +297,27 @@ class Trainer:
         if resumed is not None:
             config = self._merge_resume_config(config, resumed, explicit or set())
             self.tokenizer: Tokenizer = resumed.tokenizer
-        text = corpus.text
-        cut = split_point(text, config.val_frac)
+        text, cut, cacheable = self._texts(corpus, config)
         if not text[:cut].strip():
             raise RnngenError("the training part of the corpus is empty")
         # Big corpora: encode straight from the corpus text (no train/val copies); only
         # the compact ids are kept.
         if resumed is None:
-            config = resolve_defaults(config, cut)
             self.tokenizer, self.train_split, self.val_split = encode_corpus(
-                corpus, config.level, cut, config.vocab_size, config.val_frac)
+                corpus, config.level, cut, config.vocab_size, config.val_frac, text=text, cacheable=cacheable)
         else:
             self.train_split = encode_range(self.tokenizer, text, 0, cut)
             self.val_split = encode_range(self.tokenizer, text, cut, len(text))
         del text
-        self.config = config
         self.device = pick_device(config.device)
         self.amp_dtype = autocast_dtype(self.device, config.precision)
         if config.threads:
             torch.set_num_threads(config.threads)
+        self.plan: Plan | None = None
+        self.saved_plan: dict | None = resumed.train.get("plan") if resumed is not None else None
+        if resumed is None:
+            config = self._plan(config)
+        self.config = config
 
         self.layout = plan_layout(self.train_split.tokens, config.batch_size, config.seq_len)
         if self.layout.seq_len < config.seq_len or self.layout.batch_size < config.batch_size:
@@ -366,7 +340,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.step = 0
         self.tokens_seen = 0
-        self.elapsed_s = 0.0
+        self.elapsed_s = self.plan.seconds if self.plan else 0.0  # measuring counts inside --time
         self.history: list[dict] = []
         self.best_val: float | None = None
         self.best_step: int | None = None
@@ -382,6 +356,37 @@ class Trainer:
         self.chars_per_token = self.train_split.chars / max(self.train_split.tokens, 1)
 
     # -- setup helpers
+
+    @staticmethod
+    def _texts(corpus: Corpus, config: TrainConfig) -> tuple[str, int, bool]:
+        """The text to encode, where validation starts in it, and whether it may be cached.
+
+        With ``val_file`` the validation text is that file, appended after the corpus (so
+        one vocabulary covers both, as with a held-out tail); otherwise the corpus's
+        last ``val_frac``.
+        """
+        if config.val_file is None:
+            return corpus.text, split_point(corpus.text, config.val_frac), True
+        from rnngen.corpus import load_corpus
+
+        try:
+            val = load_corpus(config.val_file)
+        except RnngenError as exc:
+            raise RnngenError(f"validation file: {exc}") from None
+        return corpus.text + val.text, len(corpus.text), False
+
+    def _plan(self, config: TrainConfig) -> TrainConfig:
+        """Choose every option left out, timing candidate shapes for a --time budget."""
+        vocab = self.tokenizer.vocab_size
+        # Distributed ranks must agree on the shape: they use the arithmetic estimate, not timings.
+        timed = config.time_s is not None and int(os.environ.get("WORLD_SIZE", "1")) <= 1
+
+        def speed(cell: str, shape: Shape, batch: int, seq_len: int) -> float:
+            return measure_speed(cell, shape, batch, seq_len, vocab, device=self.device, amp_dtype=self.amp_dtype)
+
+        config, self.plan = plan(config, train_tokens=self.train_split.tokens, val_tokens=self.val_split.tokens,
+                                 vocab=vocab, gpu=self.device.type == "cuda", speed=speed if timed else None)
+        return config
 
     def _make_optimizer(self) -> torch.optim.AdamW:
         decay, no_decay = [], []
@@ -416,6 +421,8 @@ class Trainer:
                 updates.setdefault(budget, None)
         if "val_frac" in explicit and config.val_frac != saved.val_frac:
             raise RnngenError("--val-frac cannot change on resume (the validation text would change)")
+        if "val_file" in explicit and config.val_file != saved.val_file:
+            raise RnngenError("--val-file cannot change on resume (the validation text would change)")
         return replace(saved, **updates)
 
     def _restore(self, ckpt: Checkpoint) -> None:
@@ -544,7 +551,7 @@ class Trainer:
             bpc=loss_value / math.log(2) / self.chars_per_token,
             grad_norm=total, clipped=clipped, lr=lr, tokens_per_s=0.0,
             elapsed_s=self.elapsed_s, progress=0.0, eta_s=None,
-            param_grad_norms=self._param_norms(params, norms),
+            param_grad_norms=self._param_norms(params, norms) if self.param_norms_wanted else None,
         )
 
     def _param_norms(self, params: list[torch.nn.Parameter], norms: list[torch.Tensor]) -> dict[str, float]:
@@ -574,6 +581,16 @@ class Trainer:
     def evaluate_val(self) -> EvalResult | None:
         if self.val_split.tokens < 2:
             return None
+        if self.config.eval_tokens is None:
+            # Chosen once, at the first evaluation, from the training speed seen so far; kept
+            # for the rest of the run (and its resumes) so every evaluation reads the same text.
+            if self.config.time_s is not None:
+                run_seconds = self.config.time_s
+            else:
+                run_seconds = (self.total_steps or self.step) * self.layout.batch_size * self.layout.seq_len \
+                    / max(self.tokens_per_s, 1e-9)
+            self.config = replace(self.config, eval_tokens=eval_tokens_for(
+                self.tokens_per_s, self.val_split.tokens, run_seconds))
         ids, chars = self.val_split.ids, self.val_split.chars
         if ids.size > self.config.eval_tokens:
             # Big corpora: a fixed prefix of the validation text keeps evaluations cheap and comparable.
@@ -581,7 +598,7 @@ class Trainer:
             ids = ids[: self.config.eval_tokens]
         return evaluate(
             self.model, ids, chars,
-            batch_size=min(32, max(1, self.layout.batch_size)), seq_len=max(self.layout.seq_len, 64),
+            batch_size=32, seq_len=max(self.layout.seq_len, 128),
             device=self.device, amp_dtype=self.amp_dtype,
         )
 
@@ -612,6 +629,7 @@ class Trainer:
             "lr_scale": self.lr_scale,
             "history": self.history,
             "config": self.config.to_json(),
+            "plan": self.plan.to_json() if self.plan else self.saved_plan,
             "torch": torch.__version__,
         }
         return Checkpoint(self.model_config, self.tokenizer, train, tensors)
@@ -647,7 +665,7 @@ class Trainer:
             parameters=self.model.num_parameters(), train_tokens=self.train_split.tokens,
             val_tokens=self.val_split.tokens, vocab_size=self.tokenizer.vocab_size,
             start_step=self.step, total_steps=self.total_steps, time_budget_s=self.config.time_s,
-            out=self.out, notes=list(self.notes),
+            out=self.out, notes=list(self.notes), plan=self.plan.summary if self.plan else None,
         ))
         reason = "budget"
         last_eval_step, last_eval_time = self.step, self.elapsed_s
@@ -670,22 +688,23 @@ class Trainer:
                 reason = "diverged"
                 break
             dt = time.perf_counter() - t0
-            self.elapsed_s += dt
             # Exponentially weighted tokens/s: steady, yet follows changes within ~10 steps.
             rate_tokens = rate_tokens * 0.9 + self.layout.batch_size * self.layout.seq_len
             rate_time = rate_time * 0.9 + dt
             recent_loss = event.loss if math.isnan(recent_loss) else 0.9 * recent_loss + 0.1 * event.loss
-            event.tokens_per_s = rate_tokens / max(rate_time, 1e-9)
-            event.elapsed_s = self.elapsed_s
+            event.tokens_per_s = self.tokens_per_s = rate_tokens / max(rate_time, 1e-9)
+            event.elapsed_s = self.elapsed_s + dt
             event.progress = self.progress()
             event.eta_s = self._eta(rate_time / max(rate_tokens, 1) * self.layout.batch_size * self.layout.seq_len)
             self.callback(event)
+            # The budget is wall-clock time: the step, reporting it, evaluating and saving.
+            # Only the hooks (the dashboard's probes and pauses) are left out.
+            self.elapsed_s += time.perf_counter() - t0
             for hook in self.between_steps:
                 hook(self)
             if self.eval_due(last_eval_step, last_eval_time) and not self.budget_done():
                 t_eval = time.perf_counter()
                 val = self.run_eval_and_save(recent_loss)
-                # Evaluation time counts inside the budget.
                 self.elapsed_s += time.perf_counter() - t_eval
                 last_eval_step, last_eval_time = self.step, self.elapsed_s
         if reason == "budget":
