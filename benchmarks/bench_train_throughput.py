@@ -89,7 +89,8 @@ class PlainLoop:
 
 class RnngenLoop:
     def __init__(self, corpus: Corpus, precision: str, threads: int, out: Path):
-        config = TrainConfig(hidden=HIDDEN, layers=LAYERS, embed=EMBED, batch_size=BATCH, seq_len=SEQ,
+        # dropout 0, as the plain loop: the comparison is of the loops, not of regularisation.
+        config = TrainConfig(hidden=HIDDEN, layers=LAYERS, embed=EMBED, batch_size=BATCH, seq_len=SEQ, dropout=0.0,
                              steps=10**9, eval_every=10**9, precision=precision, threads=threads)
         self.trainer = Trainer(config, corpus, out=out)
         amp = self.trainer.amp_dtype
@@ -147,7 +148,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="timed blocks per contender (default 5, quick 2)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--mode", choices=("native", "avx2"), default="native",
+                    help="avx2: emulate an AVX2-only laptop (oneDNN, ATen and MKL limited to AVX2)")
     args = ap.parse_args()
+    if args.mode == "avx2" and os.environ.get("ONEDNN_MAX_CPU_ISA") != "AVX2":
+        # The limits are read when torch loads: run this script again with them set.
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2", MKL_ENABLE_INSTRUCTIONS="AVX2")
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     threads = [int(t) for t in args.threads.split(",")]
     if args.quick:
         threads = threads[:1]
@@ -163,7 +170,7 @@ def main() -> None:
     train_text = text[: int(0.9 * len(text))]
     ids = np.fromiter((lut[c] for c in train_text), dtype=np.uint8, count=len(train_text))
 
-    print(machine_line(threads))
+    print(machine_line(threads) + f"; mode {args.mode}")
     print(f"model: Embedding({len(vocab_chars)},{EMBED}) -> LSTM({EMBED},{HIDDEN},{LAYERS}) -> Linear; "
           f"batch {BATCH} x seq {SEQ} = {BATCH * SEQ} tokens/step; {rounds} rounds x {steps} steps, "
           f"warm-up {warmup}, interleaved")
