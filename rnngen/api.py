@@ -173,7 +173,7 @@ def make_config(options: dict):
             choices = ", ".join(sorted(known | set(_ALIASES)))
             raise RnngenError(f"unknown training option {name!r}; known options: {choices}")
         if key == "time_s" and isinstance(value, str):
-            from rnngen.cli import parse_duration  # a pure function; importing click is cheap
+            from rnngen.units import parse_duration
 
             value = parse_duration(value)
         values[key] = value

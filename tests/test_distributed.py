@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from rnngen.checkpoint import load_checkpoint
-from rnngen.cli_extra import relaunch_args
+from rnngen.cli.launcher import relaunch_args
 from rnngen.distributed import torchrun_command
 
 from conftest import TINY, run_cli
@@ -62,7 +62,7 @@ def test_batch_must_split_evenly(tmp_path, english_corpus):
 
 
 def test_relaunch_args_rebuild_the_typed_command(english_corpus):
-    from rnngen.cli import train
+    from rnngen.cli.training import train
 
     ctx = train.make_context("train", [str(english_corpus), "--nproc", "2", "--steps", "5", "--no-tie",
                                        "--model", "gru", "--log-jsonl", "run.jsonl"])

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import click
 
-from rnngen.cli import _stop_on_signals, cli, format_duration, parse_duration
+from rnngen.cli.common import stop_on_signals
 from rnngen.errors import RnngenError
+from rnngen.units import format_duration, parse_duration
 
 
-@cli.command()
+@click.command()
 @click.argument("corpus")
 @click.option("--models", default="rnn,lstm,gru", help="Cells to compare, comma-separated: rnn, lstm, gru.")
 @click.option("--time", "time_spec", default="2m", help="Total training time, split evenly between the cells.")
@@ -96,7 +97,7 @@ def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps:
             val = f"val loss {event.val.loss:.4f}" if event.val else "no validation text"
             say(f"  {cell}: {event.step} steps, {val}")
 
-    with _stop_on_signals(stop, say):
+    with stop_on_signals(stop, say):
         results = run_comparison(trainers, callback=progress, stop=stop, probe_len=probe_len)
     if as_json:
         click.echo(json.dumps({"corpus": text.name, "out_dir": str(out_dir), "cells": [r.to_json() for r in results]}))

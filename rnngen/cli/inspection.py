@@ -1,4 +1,4 @@
-"""``rnngen inspect`` and ``rnngen tui``: registered on the click group of cli.py.
+"""``rnngen inspect`` and ``rnngen tui``.
 
 Both are thin shells: the numbers come from rnngen.probes, the screens from rnngen.tui.
 """
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from rnngen.cli import cli
 from rnngen.errors import RnngenError
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -80,7 +79,7 @@ def _read_input(text: str | None, file: Path | None, encoding: str) -> str:
     return text
 
 
-@cli.command()
+@click.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.option("--text", default=None, help="The text to read.")
 @click.option("--file", type=click.Path(path_type=Path), default=None, help="Read the text from this file.")
@@ -199,7 +198,7 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
         echo(f"               {log_sparkline(norms[:end + 1])}  (log scale, first token → last)")
 
 
-@cli.command()
+@click.command()
 @click.argument("ckpt", type=click.Path(path_type=Path), required=False)
 @click.option("--prompt", default=None, help="Text to start generating from.")
 @click.option("--length", type=int, default=200, help="New tokens per generation.")

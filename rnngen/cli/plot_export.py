@@ -1,5 +1,4 @@
-"""More commands: ``rnngen plot`` (metrics) and ``rnngen export`` (interchange), plus the
-``train --nproc`` launcher. Registered by the last line of cli.py."""
+"""``rnngen plot`` (the curves of a --log-jsonl file) and ``rnngen export`` (LSTMVis, ONNX)."""
 
 from __future__ import annotations
 
@@ -8,49 +7,13 @@ from pathlib import Path
 
 import click
 
-from rnngen.cli import cli
 from rnngen.errors import RnngenError
-
-
-# ---- train --nproc N ---------------------------------------------------------------------
-
-
-def relaunch_args(ctx: click.Context, skip: tuple[str, ...] = ("nproc",)) -> list[str]:
-    """The command line that reproduces what the user typed (minus ``skip``), for torchrun."""
-    args: list[str] = [ctx.info_name or "train"]
-    for param in ctx.command.params:
-        name = param.name
-        if name in skip or ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None):
-            continue
-        value = ctx.params[name]
-        if isinstance(param, click.Argument):
-            args.append(str(value))
-            continue
-        longest = max(param.opts, key=len)
-        if param.is_flag and param.secondary_opts:
-            args.append(longest if value else max(param.secondary_opts, key=len))
-        elif param.is_flag:
-            if value:
-                args.append(longest)
-        else:
-            args += [longest, str(value)]
-    return args
-
-
-def launch_distributed(ctx: click.Context, params: dict) -> int:
-    from rnngen.distributed import launch
-
-    if params["nproc"] < 1:
-        raise RnngenError("--nproc must be at least 1")
-    if params["tui"]:
-        raise RnngenError("--tui cannot watch a multi-process run; drop --tui or --nproc")
-    return launch(params["nproc"], relaunch_args(ctx), threads=params["threads"])
 
 
 # ---- plot ---------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("log", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--metric", type=click.Choice(["loss", "bpc"]), default="loss",
               help="Plot loss (nats/token) or bits per character.")
@@ -87,7 +50,7 @@ def plot(log: Path, metric: str, png: Path | None, width: int | None, height: in
 # ---- export -------------------------------------------------------------------------------
 
 
-@cli.command()
+@click.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["lstmvis", "onnx"]), required=True,

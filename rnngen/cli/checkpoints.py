@@ -1,0 +1,112 @@
+"""``rnngen eval`` and ``rnngen info``: what a checkpoint scores on a text, and what it holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from rnngen.errors import RnngenError
+from rnngen.units import format_duration
+
+
+@click.command(name="eval")
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.argument("corpus")
+@click.option("--split", type=click.Choice(["all", "val", "train"]), default="all",
+              help="Evaluate the whole text, or only the part the checkpoint's --val-frac held out (val) or trained on.")
+@click.option("--encoding", default="utf-8", help="Text encoding of the corpus.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--threads", type=int, default=None, help="CPU threads.")
+def eval_command(ckpt: Path, corpus: str, split: str, encoding: str, as_json: bool, threads: int | None) -> None:
+    """Loss (nats/token), perplexity and bits per character of CKPT on CORPUS.
+
+    \b
+    Example:
+      rnngen eval checkpoints/shakespeare-char-lstm.safetensors val.txt
+    """
+    import torch
+
+    from rnngen.checkpoint import load_checkpoint
+    from rnngen.corpus import load_corpus
+    from rnngen.data import split_text
+    from rnngen.evaluation import evaluate
+
+    if threads:
+        torch.set_num_threads(threads)
+    loaded = load_checkpoint(ckpt, with_training_state=False)
+    text = load_corpus(corpus, encoding=encoding).text
+    if split != "all":
+        val_frac = float(loaded.train.get("config", {}).get("val_frac", 0.1))
+        train_text, val_text = split_text(text, val_frac)
+        text = val_text if split == "val" else train_text
+    if loaded.tokenizer.level == "char":
+        unseen = sorted(set(text) - set(loaded.tokenizer.vocab))
+        if unseen:
+            raise RnngenError(
+                f"the corpus has {len(unseen)} character(s) the model never saw, e.g. {''.join(unseen[:10])!r}"
+            )
+    ids = loaded.tokenizer.encode(text)
+    if ids.size < 2:
+        raise RnngenError("the text to evaluate has fewer than 2 tokens")
+    result = evaluate(loaded.build_model(), ids, len(text))
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    click.echo(f"tokens      {result.tokens}")
+    click.echo(f"loss        {result.loss:.4f} nats/token")
+    click.echo(f"perplexity  {result.perplexity:.3f}")
+    click.echo(f"bpc         {result.bpc:.4f} bits/char")
+
+
+@click.command()
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(ckpt: Path, as_json: bool) -> None:
+    """Model config, vocabulary, parameters and training history of CKPT."""
+    from rnngen.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(ckpt)
+    model = loaded.build_model()
+    t = loaded.train
+    doc = {
+        "path": str(ckpt),
+        "format": loaded.format_version,
+        "model": loaded.model_config.to_json(),
+        "level": loaded.tokenizer.level,
+        "vocab_size": loaded.tokenizer.vocab_size,
+        "parameters": model.num_parameters(),
+        "step": t.get("step"),
+        "tokens_seen": t.get("tokens_seen"),
+        "elapsed_s": t.get("elapsed_s"),
+        "best_val_loss": t.get("best_val_loss"),
+        "best_step": t.get("best_step"),
+        "resumable": loaded.resumable,
+        "train_config": t.get("config"),
+        "plan": t.get("plan"),
+        "history": t.get("history", []),
+    }
+    if as_json:
+        click.echo(json.dumps(doc))
+        return
+    m = loaded.model_config
+    click.echo(f"checkpoint   {ckpt}  (format {doc['format']}{', resumable' if doc['resumable'] else ', weights only'})")
+    click.echo(f"model        {m.cell.upper()} {m.layers}x{m.hidden}, embed {m.embed}, dropout {m.dropout}"
+               f"{', tied' if m.tie else ''}")
+    click.echo(f"parameters   {doc['parameters']:,}")
+    sample_vocab = "".join(loaded.tokenizer.vocab[:40]) if doc["level"] == "char" else " ".join(loaded.tokenizer.vocab[:15])
+    click.echo(f"vocabulary   {doc['vocab_size']} {doc['level']} tokens: {sample_vocab!r}")
+    click.echo(f"trained      {doc['step']} steps, {doc['tokens_seen']:,} tokens, {format_duration(doc['elapsed_s'])}")
+    plan = doc["plan"]
+    if isinstance(plan, dict) and isinstance(plan.get("summary"), str) and plan["summary"]:
+        click.echo(f"plan         {plan['summary']}")
+    if doc["best_val_loss"] is not None:
+        click.echo(f"best val     {doc['best_val_loss']:.4f} nats/token at step {doc['best_step']}")
+    if doc["history"]:
+        click.echo("history      step    train    val      val bpc")
+        for row in doc["history"][-12:]:
+            fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "  -   "
+            click.echo(f"             {row['step']:<7} {fmt(row.get('train_loss'))}   {fmt(row.get('val_loss'))}   "
+                       f"{fmt(row.get('val_bpc'))}")
+

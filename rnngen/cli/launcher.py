@@ -1,0 +1,39 @@
+"""``rnngen train --nproc N``: run the same command again under torchrun."""
+
+from __future__ import annotations
+
+import click
+
+from rnngen.errors import RnngenError
+
+
+def relaunch_args(ctx: click.Context, skip: tuple[str, ...] = ("nproc",)) -> list[str]:
+    """The command line that reproduces what the user typed (minus ``skip``), for torchrun."""
+    args: list[str] = [ctx.info_name or "train"]
+    for param in ctx.command.params:
+        name = param.name
+        if name in skip or ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None):
+            continue
+        value = ctx.params[name]
+        if isinstance(param, click.Argument):
+            args.append(str(value))
+            continue
+        longest = max(param.opts, key=len)
+        if param.is_flag and param.secondary_opts:
+            args.append(longest if value else max(param.secondary_opts, key=len))
+        elif param.is_flag:
+            if value:
+                args.append(longest)
+        else:
+            args += [longest, str(value)]
+    return args
+
+
+def launch_distributed(ctx: click.Context, params: dict) -> int:
+    from rnngen.distributed import launch
+
+    if params["nproc"] < 1:
+        raise RnngenError("--nproc must be at least 1")
+    if params["tui"]:
+        raise RnngenError("--tui cannot watch a multi-process run; drop --tui or --nproc")
+    return launch(params["nproc"], relaunch_args(ctx), threads=params["threads"])
