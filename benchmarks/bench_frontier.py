@@ -151,22 +151,21 @@ def run_rnngen(budget: float, mode: str, threads: int, extra: str, train: Path, 
     wall = time.perf_counter() - t0
     if trained.returncode != 0:
         sys.exit(f"rnngen train failed: {trained.stderr[-2000:]}")
-    plan_lines = [line for line in trained.stderr.splitlines() if line.startswith(("plan:", "this CPU"))]
     best = out.with_name(out.name.replace(".safetensors", ".best.safetensors"))
     evaluated = subprocess.run([RNNGEN, "eval", str(best), str(val), "--json"], env=environment(mode),
                                capture_output=True, text=True, check=True)
     result = json.loads(evaluated.stdout.strip().splitlines()[-1])
     info = json.loads(subprocess.run([RNNGEN, "info", str(out), "--json"], capture_output=True, text=True,
                                      check=True).stdout)
-    train_info = info.get("train", info)
-    cfg = train_info.get("config", {})
+    cfg = info.get("train_config") or {}
+    plan = info.get("plan") or {}
     entry = {
         "kind": "rnngen", "mode": mode, "threads": threads, "budget_s": budget, "extra": extra,
         "layers": cfg.get("layers"), "hidden": cfg.get("hidden"), "batch": cfg.get("batch_size"),
         "seq": cfg.get("seq_len"), "lr": cfg.get("lr"), "dropout": cfg.get("dropout"),
-        "steps": train_info.get("step"), "tokens": train_info.get("tokens_seen"),
-        "wall_s": round(wall, 1), "val_loss": round(result["loss"], 4), "plan": plan_lines,
-        "load_before": load,
+        "steps": info.get("step"), "tokens": info.get("tokens_seen"), "elapsed_s": info.get("elapsed_s"),
+        "wall_s": round(wall, 1), "val_loss": round(result["loss"], 4), "plan": plan.get("summary"),
+        "measured": plan.get("measured"), "plan_s": plan.get("seconds"), "load_before": load,
     }
     record(entry)
     return entry
@@ -192,7 +191,8 @@ def cmd_report(_args) -> None:
         print(f"\n== budget {budget:g} s, mode {mode}, {threads} threads ==")
         rows = [e for e in results if (e["mode"], e["threads"], e["budget_s"]) == (mode, threads, budget)]
         for e in sorted(rows, key=lambda e: e["val_loss"]):
-            shape = f"{e['layers']}x{e['hidden']} b{e['batch']} lr {e['lr']:g}"
+            shape = f"{e['layers']}x{e['hidden']} b{e['batch']} lr {e['lr'] or 0:g}" + (
+                f" d{e['dropout']:g}" if e.get("dropout") else "")
             print(f"  {e['kind']:<7} {shape:<24} steps {e['steps']:>6}  tok/s {e.get('tokens_per_s', '-')!s:>6}  "
                   f"val {e['val_loss']:.4f}  ({e['date']}, load {e.get('load_before')})")
 
