@@ -121,7 +121,7 @@ def cmd_grid(args, train: Path, val: Path) -> None:
     done = {key(e) for e in read_results() if e["kind"] in ("grid", "top")}
     for budget in args.budgets:
         for batch in args.batches:
-            for layers, hidden in SHAPES:
+            for layers, hidden in args.shapes:
                 for lr in LRS:
                     cfg = {"layers": layers, "hidden": hidden, "batch": batch, "lr": lr}
                     if (args.mode, args.threads, budget, layers, hidden, batch, lr) in done:
@@ -205,6 +205,7 @@ def main() -> None:
     ap.add_argument("--from-budget", type=float, default=150.0, help="top: the budget whose best configs run")
     ap.add_argument("--n", type=int, default=3, help="top: how many configurations")
     ap.add_argument("--batches", default="16,64")
+    ap.add_argument("--shapes", default=",".join(f"{l}x{h}" for l, h in SHAPES), help="grid: e.g. 1x384,2x256")
     ap.add_argument("--mode", choices=("native", "avx2"), default="native")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--extra", default="", help="rnngen: extra training options, one string")
@@ -213,6 +214,7 @@ def main() -> None:
     args = ap.parse_args()
     args.budgets = [float(b) for b in args.budgets.split(",")]
     args.batches = [int(b) for b in args.batches.split(",")]
+    args.shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")]
     if args.command == "report":
         cmd_report(args)
         return

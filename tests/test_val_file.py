@@ -78,3 +78,19 @@ def test_param_grad_norms_are_computed_only_when_asked(tmp_path, english_corpus)
     assert set(second.param_grad_norms) == names
     total = float(np.sqrt(sum(v * v for v in second.param_grad_norms.values())))
     assert abs(total - second.grad_norm) < 1e-3 * max(1.0, total)
+
+
+def test_time_spent_reporting_counts_inside_the_budget(tmp_path, english_corpus):
+    """--time is wall-clock: a slow callback (a progress bar, a metrics writer) uses the budget up."""
+    import time as clock
+
+    corpus = load_corpus(str(english_corpus))
+    config = TrainConfig(steps=6, hidden=16, embed=8, layers=1, seq_len=16, batch_size=4, threads=1, eval_every=100)
+
+    def slow(event):
+        if isinstance(event, StepEvent):
+            clock.sleep(0.05)
+
+    trainer = Trainer(config, corpus, out=tmp_path / "m.safetensors", callback=slow)
+    trainer.run()
+    assert trainer.elapsed_s >= 6 * 0.05
