@@ -5,7 +5,7 @@
 
 The commands are found by walking the click group ``rnngen.cli.cli`` (a module or a
 package, either works), so a new command or option shows up here without anyone
-listing it. Help is formatted by click itself at a fixed width of 80 columns, so the
+listing it. Help is formatted by click itself at a fixed width of 100 columns, so the
 file comes out the same on every machine and terminal. tests/test_docs.py runs
 ``check()`` so the page can never drift from the code.
 """
@@ -21,7 +21,7 @@ import click
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 TARGET = DOCS / "cli.md"
-WIDTH = 80
+WIDTH = 100
 PROG = "rnngen"
 
 HEADER = """\
