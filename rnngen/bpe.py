@@ -20,6 +20,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from rnngen.errors import RnngenError
+from rnngen.token_ids import id_dtype
 
 DEFAULT_VOCAB = 2048
 MIN_VOCAB = 256  # the byte alphabet; anything above is merges
@@ -126,8 +127,6 @@ class BPETokenizer:
         return len(self.vocab)
 
     def encode(self, text: str) -> np.ndarray:
-        from rnngen.tokenizers import id_dtype
-
         pieces = list(_chunks(text))
         dtype = id_dtype(self.vocab_size)
         if not pieces:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from rnngen.errors import RnngenError
-from rnngen.tokenizers import Tokenizer, WordTokenizer, build_tokenizer, id_dtype, text_chunks
+from rnngen.token_ids import id_dtype
+from rnngen.tokenizers import Tokenizer, WordTokenizer, build_tokenizer, text_chunks
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Iterable, Protocol
 import numpy as np
 
 from rnngen.errors import RnngenError
+from rnngen.token_ids import id_dtype
 
 UNK = "<unk>"
 
@@ -39,14 +40,6 @@ class Tokenizer(Protocol):
     def token_text(self, token_id: int) -> str: ...
 
     def to_json(self) -> dict: ...
-
-
-def id_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned integer type that holds every id: keeps big corpora compact
-    (one byte per character for most alphabets)."""
-    if vocab_size <= 256:
-        return np.dtype(np.uint8)
-    return np.dtype(np.uint16) if vocab_size <= 65536 else np.dtype(np.uint32)
 
 
 CHUNK_CHARS = 1 << 20  # big texts are processed 1M characters at a time to bound temporary memory

@@ -23,7 +23,7 @@ from rnngen.probes import most_active_units
 from rnngen.tui.app import InspectApp
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker
-from rnngen.tui.screens.views import GatesView, GradientView, HiddenView, SampleView
+from rnngen.tui.views import GatesView, GradientView, HiddenView, SampleView
 from rnngen.tui.widgets import (
     Candidate,
     TopKBars,
@@ -86,11 +86,11 @@ def test_opening_generates_and_inspects_then_views_switch_by_key_and_click(ckpts
         app = make_app(ckpts["lstm"])
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            assert len(app.doc) == len(PROMPT) + LENGTH
-            assert "".join(app.pieces).startswith(PROMPT)
-            assert app.record is not None and app.record.num_tokens == len(app.doc)
-            assert [s.prompt for s in app.doc[:7]] == [True] * 6 + [False]
-            assert app.cursor == len(app.doc) - 1
+            assert len(app.state.doc) == len(PROMPT) + LENGTH
+            assert "".join(app.state.pieces).startswith(PROMPT)
+            assert app.state.record is not None and app.state.record.num_tokens == len(app.state.doc)
+            assert [s.prompt for s in app.state.doc[:7]] == [True] * 6 + [False]
+            assert app.state.cursor == len(app.state.doc) - 1
             for key, name, view in (("2", "hidden", HiddenView), ("3", "gates", GatesView),
                                     ("4", "gradient", GradientView), ("1", "sample", SampleView)):
                 await pilot.press(key)
@@ -99,7 +99,7 @@ def test_opening_generates_and_inspects_then_views_switch_by_key_and_click(ckpts
             assert current(app) == "gates"
             await pilot.click("#viewbar", offset=(32, 0))  # " 4 Gradient "
             assert current(app) == "gradient"
-            assert "tiny-lstm.safetensors" in app.status_text() and "LSTM 2x24 char" in app.status_text()
+            assert "tiny-lstm.safetensors" in app.state.status_text() and "LSTM 2x24 char" in app.state.status_text()
 
     run(go())
 
@@ -109,40 +109,40 @@ def test_sample_view_keys_cursor_candidates_and_colouring(ckpts):
         app = make_app(ckpts["lstm"])
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            last = len(app.doc) - 1
+            last = len(app.state.doc) - 1
             bars = app.query_one("#topk-bars", TopKBars)
             assert bars.header.startswith(f"{last + 1}/{last + 1} ") and "(sampled)" in bars.header
             assert any(c.chosen for c in bars.candidates) and bars.entropy is not None
             await pilot.press("left", "left")
-            assert app.cursor == last - 2
+            assert app.state.cursor == last - 2
             await pilot.press("home")
-            assert app.cursor == 0 and bars.note == "the first token: nothing predicts it"
+            assert app.state.cursor == 0 and bars.note == "the first token: nothing predicts it"
             await pilot.press("right")
             assert "(prompt)" in bars.header and all(c.sample_prob is None for c in bars.candidates)
             await pilot.press("down")
-            assert app.cursor > 1  # one line down: ROMEO:↵ is the first line
+            assert app.state.cursor > 1  # one line down: ROMEO:↵ is the first line
             await pilot.press("up")
-            assert app.cursor <= 6
+            assert app.state.cursor <= 6
             await pilot.press("end")
-            assert app.cursor == last
+            assert app.state.cursor == last
             # Colour by probability, then by the selected unit.
             text = app.query_one("#sample-text")
             by_prob = list(text.token_styles)
             await pilot.press("u")
-            assert app.colour_by == "unit" and text.token_styles != by_prob
+            assert app.state.colour_by == "unit" and text.token_styles != by_prob
             assert "colour by" not in plain(app.query_one("#sample-legend"))
             await pilot.press("u")
-            assert app.colour_by == "prob"
+            assert app.state.colour_by == "prob"
             # A click puts the cursor on a token.
             await pilot.click("#sample-text", offset=(2, 0))
-            assert app.cursor == 2
+            assert app.state.cursor == 2
             # g generates again (the next seed): a new text after the same prompt.
-            first = [s.token_id for s in app.doc]
+            first = [s.token_id for s in app.state.doc]
             await pilot.press("g")
             await settle(pilot)
-            again = [s.token_id for s in app.doc]
+            again = [s.token_id for s in app.state.doc]
             assert again[:6] == first[:6] and again != first
-            assert app.record is not None and app.record.token_ids == again
+            assert app.state.record is not None and app.state.record.token_ids == again
 
     run(go())
 
@@ -159,14 +159,14 @@ def test_prompt_and_settings_are_edited_in_place(ckpts):
             await pilot.press(*"JULIET:", "enter")
             await settle(pilot)
             assert isinstance(app.focused, SampleView)
-            assert "".join(app.pieces).startswith("JULIET:") and len(app.doc) == 7 + LENGTH
+            assert "".join(app.state.pieces).startswith("JULIET:") and len(app.state.doc) == 7 + LENGTH
             # Settings: greedy sampling, 5 tokens.
             app.query_one("#temp", Input).value = "0"
             app.query_one("#length", Input).value = "5"
             await pilot.press("g")
             await settle(pilot)
-            assert len(app.doc) == 7 + 5
-            assert all(s.token_id == s.top[0][0] for s in app.doc[7:])  # temperature 0 = argmax
+            assert len(app.state.doc) == 7 + 5
+            assert all(s.token_id == s.top[0][0] for s in app.state.doc[7:])  # temperature 0 = argmax
             # esc leaves a field without generating.
             await pilot.press("e", "escape")
             assert isinstance(app.focused, SampleView)
@@ -179,11 +179,11 @@ def test_bad_settings_and_prompts_are_reported_not_fatal(ckpts):
         app = make_app(ckpts["lstm"])
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            doc = list(app.doc)
+            doc = list(app.state.doc)
             app.query_one("#temp", Input).value = "hot"
             await pilot.press("g")
             await settle(pilot)
-            assert "T and p take numbers" in app.messages[-1] and app.doc == doc
+            assert "T and p take numbers" in app.messages[-1] and app.state.doc == doc
             app.query_one("#temp", Input).value = "0.8"
             app.query_one("#topp", Input).value = "1.5"
             await pilot.press("g")
@@ -196,13 +196,13 @@ def test_bad_settings_and_prompts_are_reported_not_fatal(ckpts):
             app.query_one("#prompt", Input).value = "ROMEO€"
             await pilot.press("g")
             await settle(pilot)
-            assert "never seen" in app.messages[-1] and "never seen" in app.waiting_message()
+            assert "never seen" in app.messages[-1] and "never seen" in app.state.waiting_message()
             await pilot.press("2")
             assert "never seen" in plain(app.query_one("#hidden-info"))
             app.query_one("#prompt", Input).value = ""  # empty: start at a line break
             await pilot.press("1", "g")
             await settle(pilot)
-            assert app.pieces[0] == "\n" and len(app.doc) == 21 and app.error == ""
+            assert app.state.pieces[0] == "\n" and len(app.state.doc) == 21 and app.state.error == ""
 
     run(go())
 
@@ -214,43 +214,43 @@ def test_hidden_view_units_layers_state_and_mouse(ckpts):
             await settle(pilot)
             await pilot.press("2")
             await pilot.press("down", "down", "down")
-            assert app.unit == 3
+            assert app.state.unit == 3
             await pilot.press("pagedown")
-            assert app.unit == 13
+            assert app.state.unit == 13
             await pilot.press("pagedown", "pagedown")
-            assert app.unit == 23  # clamped to the last of 24 units
+            assert app.state.unit == 23  # clamped to the last of 24 units
             await pilot.press("pageup", "up")
-            assert app.unit == 12
+            assert app.state.unit == 12
             info = app.query_one("#hidden-info")
             assert "layer 1/2" in plain(info) and "unit 12/24" in plain(info)
             await pilot.press("right_square_bracket")
-            assert app.layer == 1 and "layer 2/2" in plain(info)
+            assert app.state.layer == 1 and "layer 2/2" in plain(info)
             await pilot.press("right_square_bracket")
-            assert app.layer == 1
+            assert app.state.layer == 1
             await pilot.press("left_square_bracket")
-            assert app.layer == 0
+            assert app.state.layer == 0
             await pilot.press("c")
-            assert app.state_kind == "c" and "c (cell)" in plain(info)
+            assert app.state.state_kind == "c" and "c (cell)" in plain(info)
             heat = app.query_one("#hidden-map")
-            np.testing.assert_array_equal(heat.values, app.record.cell_state[0].T)
+            np.testing.assert_array_equal(heat.values, app.state.record.cell_state[0].T)
             await pilot.press("c")
-            assert app.state_kind == "h"
-            np.testing.assert_array_equal(heat.values, app.record.hidden[0].T)
-            ranking = [u for u, _ in most_active_units(app.record.hidden[0], 24)]
+            assert app.state.state_kind == "h"
+            np.testing.assert_array_equal(heat.values, app.state.record.hidden[0].T)
+            ranking = [u for u, _ in most_active_units(app.state.record.hidden[0], 24)]
             await pilot.press("a")  # the next unit down the ranking by mean |h|
-            assert app.unit == ranking[(ranking.index(12) + 1) % 24]
-            app.unit = ranking[-1]
+            assert app.state.unit == ranking[(ranking.index(12) + 1) % 24]
+            app.state.unit = ranking[-1]
             await pilot.press("a")
-            assert app.unit == ranking[0]
+            assert app.state.unit == ranking[0]
             await pilot.press("left")
-            assert app.cursor == len(app.doc) - 2
+            assert app.state.cursor == len(app.state.doc) - 2
             # Mouse: a heatmap cell selects its unit and token; the text below moves the cursor.
             await pilot.click("#hidden-map", offset=(heat._gutter() + 5, 1))
-            assert app.unit == heat.top + 1 and app.cursor == 5
+            assert app.state.unit == heat.top + 1 and app.state.cursor == 5
             await pilot.click("#hidden-text", offset=(0, 0))
-            assert app.record_cursor() == app.query_one("#hidden-text").index_at(0, 0)
+            assert app.state.record_cursor() == app.query_one("#hidden-text").index_at(0, 0)
             caption = plain(app.query_one("#hidden-caption"))
-            assert f"h[{app.unit}]" in caption
+            assert f"h[{app.state.unit}]" in caption
 
     run(go())
 
@@ -261,9 +261,9 @@ def test_hidden_view_on_a_gru_has_no_cell_state(ckpts):
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             await pilot.press("2", "c")
-            assert app.state_kind == "h" and "only an LSTM" in app.messages[-1]
+            assert app.state.state_kind == "h" and "only an LSTM" in app.messages[-1]
             await pilot.press("right_square_bracket")
-            assert app.layer == 0  # one layer only
+            assert app.state.layer == 0  # one layer only
 
     run(go())
 
@@ -275,21 +275,21 @@ def test_gates_view_cycles_gates_layers_and_units(ckpts):
             await settle(pilot)
             await pilot.press("3")
             info = app.query_one("#gates-info")
-            seen = [app.gate]
+            seen = [app.state.gate]
             for _ in range(4):
                 await pilot.press("g")
-                seen.append(app.gate)
+                seen.append(app.state.gate)
             assert seen == ["input", "forget", "cell", "output", "input"]
             assert "input gate" in plain(info)
             plots = list(app.query("SaturationPlot"))
             assert [p.title.split()[0].lstrip("▶") for p in plots] == ["input", "forget", "output"]
             assert all(len(p.low) == 24 for p in plots)
             await pilot.press("right_square_bracket", "down", "down")
-            assert app.layer == 1 and app.unit == 2 and "layer 2/2" in plain(info)
+            assert app.state.layer == 1 and app.state.unit == 2 and "layer 2/2" in plain(info)
             heat = app.query_one("#gates-map")
-            np.testing.assert_array_equal(heat.values, app.record.gates[1]["input"].T)
+            np.testing.assert_array_equal(heat.values, app.state.record.gates[1]["input"].T)
             await pilot.click("#gates-map", offset=(heat._gutter() + 3, 0))
-            assert app.cursor == 3
+            assert app.state.cursor == 3
 
     run(go())
 
@@ -317,31 +317,31 @@ def test_gradient_view_loss_modes_and_comparison(ckpts):
             assert "L = loss at the last token" in plain(app.query_one("#grad-info"))
             await pilot.press("m")
             await settle(pilot)
-            assert app.record.loss == "mean" and "mean loss over" in plain(app.query_one("#grad-info"))
+            assert app.state.record.loss == "mean" and "mean loss over" in plain(app.query_one("#grad-info"))
             await pilot.press("m")
             await settle(pilot)
-            assert app.record.loss == "last"
+            assert app.state.record.loss == "last"
             # o: pick a second checkpoint (the RNN is listed first), shown beside the first.
             await pilot.press("o")
             assert isinstance(app.screen, CheckpointPicker) and app.screen.title_text == "Compare with…"
             await pilot.press("enter")
             await settle(pilot)
-            assert app.compare is not None and app.compare.cell == "rnn"
-            assert app.compare_record is not None and app.compare_record.tokens == app.record.tokens
+            assert app.state.compare is not None and app.state.compare.cell == "rnn"
+            assert app.state.compare_record is not None and app.state.compare_record.tokens == app.state.record.tokens
             assert app.query_one("#grad-compare-col").display is True
             other = app.query_one("#grad-compare")
             assert other.yrange == chart.yrange  # one shared log axis: the comparison is honest
             assert "tiny-rnn.safetensors" in plain(app.query_one("#grad-compare-title"))
             await pilot.press("m")
             await settle(pilot)
-            assert app.compare_record.loss == "mean"
+            assert app.state.compare_record.loss == "mean"
             await pilot.click("#grad-main", offset=(6, 3))
-            assert app.cursor == 0
+            assert app.state.cursor == 0
             await pilot.press("x")
-            assert app.compare is None and app.query_one("#grad-compare-col").display is False
+            assert app.state.compare is None and app.query_one("#grad-compare-col").display is False
             # o then esc: nothing changes.
             await pilot.press("o", "escape")
-            assert app.compare is None and not isinstance(app.screen, CheckpointPicker)
+            assert app.state.compare is None and not isinstance(app.screen, CheckpointPicker)
 
     run(go())
 
@@ -365,7 +365,7 @@ def test_comparison_with_a_model_that_cannot_read_the_text(ckpts, tmp_path):
             await pilot.press("4")
             app.open_path(other / "abc.safetensors", "compare")
             await settle(pilot)
-            assert app.compare_record is None and "cannot read this text" in app.compare_error
+            assert app.state.compare_record is None and "cannot read this text" in app.state.compare_error
             assert "never seen" in plain(app.query_one("#grad-compare"))
 
     run(go())
@@ -402,16 +402,16 @@ def test_without_a_checkpoint_the_picker_opens_one(ckpts):
             assert isinstance(app.screen, CheckpointPicker)
             await pilot.press("down", "enter")  # the LSTM
             await settle(pilot)
-            assert app.opened is not None and app.opened.name == "tiny-lstm.safetensors"
-            assert app.record is not None
+            assert app.state.opened is not None and app.state.opened.name == "tiny-lstm.safetensors"
+            assert app.state.record is not None
             # ctrl+o opens another; esc keeps the current one.
             await pilot.press("ctrl+o")
             assert isinstance(app.screen, CheckpointPicker) and app.screen.cancellable
             await pilot.press("escape")
-            assert app.opened.name == "tiny-lstm.safetensors"
+            assert app.state.opened.name == "tiny-lstm.safetensors"
             await pilot.press("ctrl+o", "down", "down", "enter")
             await settle(pilot)
-            assert app.opened.name == "tiny-gru.safetensors" and app.record.cell == "gru"
+            assert app.state.opened.name == "tiny-gru.safetensors" and app.state.record.cell == "gru"
             await pilot.press("ctrl+o", "q")
         assert app.return_code == 0
 
@@ -430,7 +430,7 @@ def test_picker_reports_a_checkpoint_that_will_not_open(tmp_path):
             await pilot.press("enter")
             await settle(pilot)
             assert "newer rnngen" in app.messages[-1]
-            assert isinstance(app.screen, CheckpointPicker) and app.opened is None
+            assert isinstance(app.screen, CheckpointPicker) and app.state.opened is None
             await pilot.press("q")
         assert app.return_code == 0
 

@@ -6,7 +6,9 @@
 4 Gradient  ||dL/dh_t|| through time per layer, log scale; a second checkpoint beside it
 
 All model work (loading, sampling, inspecting) runs in thread workers that post
-messages back, so the interface never waits on torch. The numbers come from
+messages back, so the interface never waits on torch. What is open and selected lives
+in a plain ``InspectorState`` (tui/state.py) that the views read; the views ask for
+changes with messages (tui/messages.py) that this app answers. The numbers come from
 rnngen.probes; this package only draws them.
 """
 
@@ -15,35 +17,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.events import Click
-from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher, Footer, Input
 from textual.worker import get_current_worker
 
 from rnngen.checkpoint import Checkpoint
 from rnngen.errors import RnngenError
-from rnngen.model import GATE_NAMES
-from rnngen.probes import (
-    SIGMOID_GATES,
-    InspectionRecord,
-    StepDetail,
-    display_pieces,
-    inspect_ids,
-    inspect_text,
-    most_active_units,
-    sample_with_details,
-)
+from rnngen.probes import StepDetail, display_pieces, inspect_ids, inspect_text, sample_with_details
 from rnngen.sampling import SamplingConfig
+from rnngen.tui import messages as msg
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker
-from rnngen.tui.screens.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
 from rnngen.tui.session import Opened, open_checkpoint, open_loaded
+from rnngen.tui.state import InspectorState
+from rnngen.tui.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
 
 VIEWS = [("sample", "Sample"), ("hidden", "Hidden"), ("gates", "Gates"), ("gradient", "Gradient")]
 INSPECT_WINDOW = 1000  # tokens: the views show the last ones of longer texts
@@ -51,32 +43,9 @@ TOP_K = 8
 MAX_LENGTH = 5000
 
 
-# ---- messages from the workers ------------------------------------------------------------
-
-
-class Generated(Message):
-    def __init__(self, gen_id: int, steps: list[StepDetail], done: bool) -> None:
-        super().__init__()
-        self.gen_id, self.steps, self.done = gen_id, steps, done
-
-
-class Failed(Message):
-    def __init__(self, gen_id: int, error: str) -> None:
-        super().__init__()
-        self.gen_id, self.error = gen_id, error
-
-
-class Inspected(Message):
-    def __init__(self, gen_id: int, record: InspectionRecord | None, compare: InspectionRecord | None,
-                 compare_error: str | None) -> None:
-        super().__init__()
-        self.gen_id, self.record, self.compare, self.compare_error = gen_id, record, compare, compare_error
-
-
-class Loaded(Message):
-    def __init__(self, purpose: str, opened: Opened | None, error: str | None) -> None:
-        super().__init__()
-        self.purpose, self.opened, self.error = purpose, opened, error
+def tui_setting(name: str) -> str:
+    """How the inspector names a setting in an error: ``top_p`` -> ``top-p``."""
+    return name.replace("_", "-")
 
 
 # ---- the bar of views ---------------------------------------------------------------------
@@ -117,7 +86,7 @@ class ViewBar(Widget):
             return
         for start, end, name in self._spans:
             if start <= offset.x < end:
-                self.app.action_show_view(name)  # type: ignore[attr-defined]
+                self.post_message(msg.ShowView(name))
 
 
 # ---- the app ------------------------------------------------------------------------------
@@ -158,47 +127,27 @@ class InspectApp(App[int]):
         self.initial_temperature = temperature
         self.seed = seed
         self.generations = 0
-        # What is open and what it read.
-        self.opened: Opened | None = None
-        self.compare: Opened | None = None
-        self.doc: list[StepDetail] = []
-        self.pieces: list[str] = []
-        self.record: InspectionRecord | None = None
-        self.record_pieces: list[str] = []
-        self.compare_record: InspectionRecord | None = None
-        self.compare_error: str | None = None
-        # Where the user is looking.
-        self.view = "sample"
-        self.cursor = 0
-        self.layer = 0
-        self.unit = 0
-        self.state_kind = "h"
-        self.gate = ""
-        self.loss_mode = "last"
-        self.colour_by = "prob"
-        # What is running.
-        self.gen_id = 0
-        self.generating = False
-        self.inspecting = False
-        self.loading = False
-        self.error = ""
+        self.state = InspectorState()
         self.messages: list[str] = []  # every notification shown, newest last
+
+    @property
+    def busy(self) -> bool:
+        """True while a worker is loading, generating or inspecting."""
+        return self.state.busy
 
     # -- layout
 
     def compose(self) -> ComposeResult:
         yield ViewBar(id="viewbar")
         with ContentSwitcher(initial="sample", id="views"):
-            yield SampleView(id="sample")
-            yield HiddenView(id="hidden")
-            yield GatesView(id="gates")
-            yield GradientView(id="gradient")
+            yield SampleView(self.state, id="sample")
+            yield HiddenView(self.state, id="hidden")
+            yield GatesView(self.state, id="gates")
+            yield GradientView(self.state, id="gradient")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         sample = self.query_one(SampleView)
-        from textual.widgets import Input
-
         sample.query_one("#prompt", Input).value = self.initial_prompt
         sample.query_one("#length", Input).value = str(self.initial_length)
         sample.query_one("#temp", Input).value = f"{self.initial_temperature:g}"
@@ -216,25 +165,23 @@ class InspectApp(App[int]):
         self.messages.append(message)
         self.notify(message, severity=severity, timeout=timeout)  # type: ignore[arg-type]
 
-    @property
-    def busy(self) -> bool:
-        """True while a worker is loading, generating or inspecting."""
-        return self.loading or self.generating or self.inspecting
-
     # -- views and status
 
     def current_view(self) -> View:
-        return self.query_one(f"#{self.view}", View)
+        return self.query_one(f"#{self.state.view}", View)
 
     def action_show_view(self, name: str) -> None:
-        self.view = name
+        self.state.view = name
         self.query_one(ContentSwitcher).current = name
         bar = self.query_one(ViewBar)
         bar.active = name
         bar.refresh()
         view = self.current_view()
-        view.refresh_from(self)
+        view.refresh_from(self.state)
         focus_now(view)
+
+    def on_show_view(self, message: msg.ShowView) -> None:
+        self.action_show_view(message.name)
 
     def action_focus_view(self) -> None:
         focus_now(self.current_view())
@@ -242,50 +189,17 @@ class InspectApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    def status_text(self) -> str:
-        if self.opened is None:
-            return "no checkpoint" if not self.loading else "opening…"
-        parts = [self.opened.name, self.opened.summary]
-        if self.doc:
-            parts.append(f"{len(self.doc)} tok")
-        if self.loading:
-            parts.append("opening…")
-        elif self.generating:
-            parts.append("generating…")
-        elif self.inspecting:
-            parts.append("inspecting…")
-        elif self.error:
-            parts.append("error")
-        return " · ".join(parts)
-
-    def waiting_message(self) -> str:
-        if self.opened is None:
-            return "no checkpoint open (ctrl+o)"
-        if self.error:
-            return self.error
-        if self.generating:
-            return "generating… the views fill in when the text is complete"
-        if self.inspecting:
-            return "reading the text step by step…"
-        return "nothing to inspect yet: press 1, then g to generate"
-
     def refresh_views(self) -> None:
         """Redraw the status and the visible view (the others redraw when shown)."""
         bar = self.query_one(ViewBar)
-        bar.status = self.status_text()
+        bar.status = self.state.status_text()
         bar.refresh()
-        self.current_view().refresh_from(self)
+        self.current_view().refresh_from(self.state)
 
     # -- opening checkpoints
 
     def set_opened(self, opened: Opened) -> None:
-        self.opened = opened
-        self.gen_id += 1
-        self.doc, self.pieces = [], []
-        self.record, self.record_pieces = None, []
-        self.cursor, self.layer, self.unit, self.state_kind = 0, 0, 0, "h"
-        self.gate = (SIGMOID_GATES[opened.cell] or ("",))[0]
-        self.error = ""
+        self.state.reset_for(opened)
         self.start_generation()
 
     def _picked_main(self, path: Path | None) -> None:
@@ -298,21 +212,25 @@ class InspectApp(App[int]):
 
     def open_path(self, path: Path, purpose: str = "main") -> None:
         """Open a checkpoint in a worker: as the main model, or to compare with it."""
-        self.loading = True
+        self.state.loading = True
         self.refresh_views()
         self.load_checkpoint_worker(Path(path), purpose)
 
     def action_open_main(self) -> None:
-        self.push_screen(CheckpointPicker(self.checkpoints_dir, cancellable=self.opened is not None),
+        self.push_screen(CheckpointPicker(self.checkpoints_dir, cancellable=self.state.opened is not None),
                          self._picked_main)
 
     def action_open_compare(self) -> None:
-        if self.opened is None:
+        if self.state.opened is None:
             return
         self.push_screen(CheckpointPicker(self.checkpoints_dir, title="Compare with…"), self._picked_compare)
 
-    def drop_compare(self) -> None:
-        self.compare, self.compare_record, self.compare_error = None, None, None
+    def on_open_compare(self, message: msg.OpenCompare) -> None:
+        self.action_open_compare()
+
+    def on_drop_compare(self, message: msg.DropCompare) -> None:
+        s = self.state
+        s.compare, s.compare_record, s.compare_error = None, None, None
         self.refresh_views()
 
     @work(thread=True, exclusive=True, group="load")
@@ -320,22 +238,23 @@ class InspectApp(App[int]):
         try:
             opened = open_checkpoint(path)
         except RnngenError as exc:
-            self.post_message(Loaded(purpose, None, str(exc)))
+            self.post_message(msg.Loaded(purpose, None, str(exc)))
             return
-        self.post_message(Loaded(purpose, opened, None))
+        self.post_message(msg.Loaded(purpose, opened, None))
 
-    def on_loaded(self, message: Loaded) -> None:
-        self.loading = False
+    def on_loaded(self, message: msg.Loaded) -> None:
+        s = self.state
+        s.loading = False
         if message.opened is None:
             self.tell(message.error or "could not open the checkpoint", severity="error", timeout=8)
             self.refresh_views()
-            if self.opened is None and message.purpose == "main":
+            if s.opened is None and message.purpose == "main":
                 self.push_screen(CheckpointPicker(self.checkpoints_dir, cancellable=False), self._picked_main)
             return
         if message.purpose == "main":
             self.set_opened(message.opened)
         else:
-            self.compare, self.compare_record, self.compare_error = message.opened, None, None
+            s.compare, s.compare_record, s.compare_error = message.opened, None, None
             self.start_inspection()
 
     # -- generating
@@ -356,22 +275,26 @@ class InspectApp(App[int]):
         return raw["prompt"], config, length
 
     def start_generation(self) -> None:
-        if self.opened is None:
+        s = self.state
+        if s.opened is None:
             return
         try:
             prompt, config, length = self.sampling_settings()
         except RnngenError as exc:
-            self.tell(str(exc).replace("--", ""), severity="error", timeout=6)
+            self.tell(exc.render(tui_setting), severity="error", timeout=6)
             return
-        self.gen_id += 1
-        self.doc, self.pieces = [], []
-        self.record, self.record_pieces, self.compare_record, self.compare_error = None, [], None, None
-        self.cursor = 0
-        self.generating, self.inspecting, self.error = True, False, ""
+        s.gen_id += 1
+        s.doc, s.pieces = [], []
+        s.record, s.record_pieces, s.compare_record, s.compare_error = None, [], None, None
+        s.cursor = 0
+        s.generating, s.inspecting, s.error = True, False, ""
         seed = None if self.seed is None else self.seed + self.generations
         self.generations += 1
         self.refresh_views()
-        self.generate_worker(self.gen_id, self.opened, prompt, config, length, seed)
+        self.generate_worker(s.gen_id, s.opened, prompt, config, length, seed)
+
+    def on_generate(self, message: msg.Generate) -> None:
+        self.start_generation()
 
     @work(thread=True, exclusive=True, group="generate")
     def generate_worker(self, gen_id: int, opened: Opened, prompt: str, config: SamplingConfig, length: int,
@@ -387,46 +310,48 @@ class InspectApp(App[int]):
                 batch.append(step)
                 now = time.monotonic()
                 if now - last > 0.05:
-                    self.post_message(Generated(gen_id, batch, False))
+                    self.post_message(msg.Generated(gen_id, batch, False))
                     batch, last = [], now
         except RnngenError as exc:
-            self.post_message(Failed(gen_id, str(exc)))
+            self.post_message(msg.Failed(gen_id, str(exc)))
             return
-        self.post_message(Generated(gen_id, batch, True))
+        self.post_message(msg.Generated(gen_id, batch, True))
 
-    def on_generated(self, message: Generated) -> None:
-        if message.gen_id != self.gen_id or self.opened is None:
+    def on_generated(self, message: msg.Generated) -> None:
+        s = self.state
+        if message.gen_id != s.gen_id or s.opened is None:
             return
-        after = self.pieces[-1][-1:] if self.pieces else ""
-        ids = [s.token_id for s in message.steps]
-        self.doc.extend(message.steps)
-        self.pieces.extend(display_pieces(self.opened.tokenizer, ids, after=after))
-        self.cursor = max(0, len(self.doc) - 1)
+        after = s.pieces[-1][-1:] if s.pieces else ""
+        ids = [step.token_id for step in message.steps]
+        s.doc.extend(message.steps)
+        s.pieces.extend(display_pieces(s.opened.tokenizer, ids, after=after))
+        s.cursor = max(0, len(s.doc) - 1)
         if message.done:
-            self.generating = False
+            s.generating = False
             self.start_inspection()
         else:
             self.refresh_views()
 
-    def on_failed(self, message: Failed) -> None:
-        if message.gen_id != self.gen_id:
+    def on_failed(self, message: msg.Failed) -> None:
+        s = self.state
+        if message.gen_id != s.gen_id:
             return
-        self.generating = self.inspecting = False
-        self.error = message.error
+        s.generating = s.inspecting = False
+        s.error = message.error
         self.tell(message.error, severity="error", timeout=8)
         self.refresh_views()
 
     # -- inspecting
 
     def start_inspection(self) -> None:
-        if self.opened is None or not self.doc:
+        s = self.state
+        if s.opened is None or not s.doc:
             self.refresh_views()
             return
-        self.inspecting = True
+        s.inspecting = True
         self.refresh_views()
-        ids = [s.token_id for s in self.doc]
-        text = "".join(self.pieces)
-        self.inspect_worker(self.gen_id, self.opened, self.compare, ids, text, self.loss_mode)
+        ids = [step.token_id for step in s.doc]
+        self.inspect_worker(s.gen_id, s.opened, s.compare, ids, "".join(s.pieces), s.loss_mode)
 
     @work(thread=True, exclusive=True, group="inspect")
     def inspect_worker(self, gen_id: int, opened: Opened, compare: Opened | None, ids: list[int], text: str,
@@ -436,7 +361,7 @@ class InspectApp(App[int]):
             record = inspect_ids(opened.model, ids[offset:], tokenizer=opened.tokenizer, top_k=TOP_K, loss=loss)
             record.offset = offset
         except RnngenError as exc:
-            self.post_message(Failed(gen_id, str(exc)))
+            self.post_message(msg.Failed(gen_id, str(exc)))
             return
         other, other_error = None, None
         if compare is not None:
@@ -445,119 +370,69 @@ class InspectApp(App[int]):
                                      max_tokens=INSPECT_WINDOW)
             except RnngenError as exc:
                 other_error = f"{compare.name} cannot read this text: {exc}"
-        self.post_message(Inspected(gen_id, record, other, other_error))
+        self.post_message(msg.Inspected(gen_id, record, other, other_error))
 
-    def on_inspected(self, message: Inspected) -> None:
-        if message.gen_id != self.gen_id or self.opened is None:
+    def on_inspected(self, message: msg.Inspected) -> None:
+        s = self.state
+        if message.gen_id != s.gen_id or s.opened is None:
             return
-        self.inspecting = False
-        self.record = message.record
-        assert self.record is not None
-        self.record_pieces = display_pieces(self.opened.tokenizer, self.record.token_ids)
-        self.compare_record, self.compare_error = message.compare, message.compare_error
-        self.clamp_selection()
+        s.inspecting = False
+        s.record = message.record
+        assert s.record is not None
+        s.record_pieces = display_pieces(s.opened.tokenizer, s.record.token_ids)
+        s.compare_record, s.compare_error = message.compare, message.compare_error
+        s.clamp_selection()
         self.refresh_views()
 
-    def toggle_loss(self) -> None:
-        self.loss_mode = "mean" if self.loss_mode == "last" else "last"
-        if self.doc and not self.generating:
-            self.gen_id += 1  # results of an earlier inspection are stale now
+    def on_toggle_loss(self, message: msg.ToggleLoss) -> None:
+        s = self.state
+        s.loss_mode = "mean" if s.loss_mode == "last" else "last"
+        if s.doc and not s.generating:
+            s.gen_id += 1  # results of an earlier inspection are stale now
             self.start_inspection()
         else:
             self.refresh_views()
 
-    # -- selection: cursor, layer, unit, gate
+    # -- selection: cursor, layer, unit, gate, colouring
 
-    def set_cursor(self, index: int) -> None:
-        if not self.doc:
-            return
-        self.cursor = max(0, min(len(self.doc) - 1, index))
+    def on_move_cursor(self, message: msg.MoveCursor) -> None:
+        s = self.state
+        if message.to is not None:
+            s.set_cursor(message.to if message.to >= 0 else len(s.doc) - 1)
+        else:
+            s.set_cursor(s.cursor + message.delta)
         self.refresh_views()
 
-    def move_cursor(self, delta: int) -> None:
-        self.set_cursor(self.cursor + delta)
-
-    def record_cursor(self) -> int | None:
-        """The cursor as an index into the inspection record (None if outside its window)."""
-        if self.record is None:
-            return None
-        i = self.cursor - self.record.offset
-        return i if 0 <= i < self.record.num_tokens else None
-
-    def select(self, *, unit: int | None = None, record_step: int | None = None) -> None:
-        if unit is not None:
-            self.unit = unit
-        if record_step is not None and self.record is not None:
-            self.cursor = self.record.offset + record_step
-        self.clamp_selection()
+    def on_select_at(self, message: msg.SelectAt) -> None:
+        self.state.select(unit=message.unit, record_step=message.record_step)
         self.refresh_views()
 
-    def clamp_selection(self) -> None:
-        if self.record is None:
-            return
-        self.layer = max(0, min(self.record.layers - 1, self.layer))
-        self.unit = max(0, min(self.record.hidden_size - 1, self.unit))
-        if self.record.cell != "lstm":
-            self.state_kind = "h"
-        names = GATE_NAMES[self.record.cell]
-        if names and self.gate not in names:
-            self.gate = names[0]
-        if self.doc:
-            self.cursor = max(0, min(len(self.doc) - 1, self.cursor))
-
-    def change_unit(self, delta: int) -> None:
-        self.unit += delta
-        self.clamp_selection()
+    def on_change_unit(self, message: msg.ChangeUnit) -> None:
+        self.state.unit += message.delta
+        self.state.clamp_selection()
         self.refresh_views()
 
-    def change_layer(self, delta: int) -> None:
-        self.layer += delta
-        self.clamp_selection()
+    def on_change_layer(self, message: msg.ChangeLayer) -> None:
+        self.state.layer += message.delta
+        self.state.clamp_selection()
         self.refresh_views()
 
-    def toggle_state(self) -> None:
-        if self.record is not None and self.record.cell == "lstm":
-            self.state_kind = "c" if self.state_kind == "h" else "h"
+    def on_toggle_state(self, message: msg.ToggleState) -> None:
+        s = self.state
+        if s.record is not None and s.record.cell == "lstm":
+            s.state_kind = "c" if s.state_kind == "h" else "h"
         else:
             self.tell("only an LSTM has a cell state c", timeout=3)
         self.refresh_views()
 
-    def next_gate(self) -> None:
-        if self.record is None:
-            return
-        names = GATE_NAMES[self.record.cell]
-        if names:
-            self.gate = names[(names.index(self.gate) + 1) % len(names)] if self.gate in names else names[0]
+    def on_next_gate(self, message: msg.NextGate) -> None:
+        self.state.next_gate()
         self.refresh_views()
 
-    def state_values(self) -> np.ndarray:
-        """(T, H) values of the chosen state (h or c) of the chosen layer."""
-        assert self.record is not None
-        if self.state_kind == "c" and self.record.cell_state is not None:
-            return self.record.cell_state[self.layer]
-        return self.record.hidden[self.layer]
-
-    def unit_scale(self) -> float:
-        if self.record is None or self.state_kind == "h":
-            return 1.0
-        return max(1.0, float(np.abs(self.state_values()).max()))
-
-    def next_active_unit(self) -> None:
-        if self.record is None:
-            return
-        ranking = [u for u, _ in most_active_units(self.state_values(), self.record.hidden_size)]
-        i = ranking.index(self.unit) if self.unit in ranking else -1
-        self.unit = ranking[(i + 1) % len(ranking)]
+    def on_next_active_unit(self, message: msg.NextActiveUnit) -> None:
+        self.state.next_active_unit()
         self.refresh_views()
 
-    def unit_values_for_doc(self) -> list[float | None]:
-        """The selected unit's value at every token of the text (None outside the record)."""
-        out: list[float | None] = [None] * len(self.doc)
-        if self.record is None:
-            return out
-        column = self.state_values()[:, self.unit]
-        for i, v in enumerate(column):
-            j = self.record.offset + i
-            if j < len(out):
-                out[j] = float(v)
-        return out
+    def on_toggle_colour(self, message: msg.ToggleColour) -> None:
+        self.state.colour_by = "unit" if self.state.colour_by == "prob" else "prob"
+        self.refresh_views()

@@ -15,7 +15,8 @@ from textual.widgets import Footer, Static
 from rnngen.compare import CellResult, fmt_ratio, run_comparison
 from rnngen.live import ProbeEvent
 from rnngen.training import DoneEvent, EvalEvent, StartEvent, StepEvent, Trainer
-from rnngen.tui.dashboard import Panel, _smooth, fmt, line_chart, log_bars
+from rnngen.tui.widgets.charts import fmt, line_chart, log_bars, smooth
+from rnngen.tui.widgets.panel import Panel
 
 
 class CompareDashboard(App):
@@ -90,7 +91,7 @@ class CompareDashboard(App):
             size = loss.content_size
             last_val = self.val[cell][-1][1] if self.val[cell] else None
             head = Text(f"val loss {fmt(last_val)}\n", style="bold")
-            loss.show(head + line_chart([(_smooth(self.curves[cell]), "·", "cyan"), (self.val[cell], "◆", "bold yellow")],
+            loss.show(head + line_chart([(smooth(self.curves[cell]), "·", "cyan"), (self.val[cell], "◆", "bold yellow")],
                                           max(size.width, 12), max(size.height - 1, 2), x_max=self.total[cell]))
             gtt = self.query_one(f"#gtt-{cell}", Panel)
             size = gtt.content_size

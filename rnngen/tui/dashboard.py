@@ -10,180 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
-import math
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
 
-from rich.color import Color
-from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from rnngen.live import LiveSession, PausedEvent, PreviewEvent, ProbeEvent
 from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
+from rnngen.tui.widgets.charts import bucket, fmt, fmt_duration, fmt_sci, heatmap, line_chart, log_bars, smooth, sparkline
+from rnngen.tui.widgets.panel import Panel
 
-BLOCKS = " ▁▂▃▄▅▆▇█"
 MAX_POINTS = 4096
 UI_SWITCH_INTERVAL_S = 0.0005  # GIL hand-over while the dashboard is open (default 0.005)
-
-
-# ---- plain rendering helpers (no widgets, easy to test) ----------------------------------------
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def fmt_sci(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.1e}" if value and (abs(value) < 1e-2 or abs(value) >= 1e4) else f"{value:.3g}"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(round(seconds))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-def bucket(values: list[float], width: int, how=max) -> list[float]:
-    """Squeeze ``values`` into at most ``width`` columns (each the max/mean of its slice)."""
-    n = len(values)
-    if n <= width or width <= 0:
-        return list(values)
-    out = []
-    for i in range(width):
-        part = [v for v in values[i * n // width : (i + 1) * n // width] if math.isfinite(v)]
-        out.append(how(part) if part else float("nan"))
-    return out
-
-
-def sparkline(values: list[float], width: int, *, log: bool = False) -> str:
-    vals = bucket(values, width)
-    if log:
-        vals = [math.log10(v) if v > 0 else float("nan") for v in vals]
-    finite = [v for v in vals if math.isfinite(v)]
-    if not finite:
-        return ""
-    lo, hi = min(finite), max(finite)
-    span = hi - lo or 1.0
-    return "".join(BLOCKS[1 + round((v - lo) / span * 7)] if math.isfinite(v) else " " for v in vals)
-
-
-def line_chart(series: list[tuple[list[tuple[int, float]], str, str]], width: int, height: int,
-               *, x_max: int | None = None) -> Text:
-    """Scatter several (step, value) series on one grid; a y axis with min and max on the left."""
-    points = [(s, v) for data, _, _ in series for s, v in data if math.isfinite(v)]
-    text = Text()
-    if not points or width < 12 or height < 2:
-        text.append("waiting for the first steps…", style="dim")
-        return text
-    lo = min(v for _, v in points)
-    hi = max(v for _, v in points)
-    if hi - lo < 1e-9:
-        hi, lo = hi + 0.5, lo - 0.5
-    x_hi = max(x_max or 0, max(s for s, _ in points), 1)
-    label_w = 7
-    cols = width - label_w
-    grid: list[list[tuple[str, str] | None]] = [[None] * cols for _ in range(height)]
-    for data, mark, style in series:
-        for s, v in data:
-            if not math.isfinite(v):
-                continue
-            col = min(cols - 1, int(s / x_hi * (cols - 1)))
-            row = height - 1 - min(height - 1, int(round((v - lo) / (hi - lo) * (height - 1))))
-            grid[row][col] = (mark, style)
-    for r in range(height):
-        label = fmt(hi, 2) if r == 0 else fmt(lo, 2) if r == height - 1 else ""
-        text.append(f"{label:>6}┤", style="dim")
-        for cell in grid[r]:
-            if cell is None:
-                text.append(" ")
-            else:
-                text.append(cell[0], style=cell[1])
-        if r < height - 1:
-            text.append("\n")
-    return text
-
-
-def log_bars(values: list[float], width: int, height: int, *, decades: float | None = None) -> Text:
-    """Vertical bars of log10(values), one column per value (squeezed to fit): the
-    gradient-through-time profile. Axis labels are powers of ten."""
-    text = Text()
-    logs = [math.log10(v) if v > 0 and math.isfinite(v) else float("nan") for v in values]
-    logs = bucket(logs, width - 7, how=lambda part: sum(part) / len(part))
-    finite = [v for v in logs if math.isfinite(v)]
-    if not finite or height < 2:
-        text.append("waiting for the first probe…", style="dim")
-        return text
-    hi = math.ceil(max(finite))
-    lo = math.floor(min(finite))
-    if decades is not None:
-        lo = max(lo, hi - decades)
-    if hi - lo < 1:
-        lo = hi - 1
-    levels = height * 8
-    for r in range(height):
-        label = f"1e{hi:+d}" if r == 0 else f"1e{lo:+d}" if r == height - 1 else ""
-        text.append(f"{label:>6}┤", style="dim")
-        for v in logs:
-            if not math.isfinite(v):
-                text.append(" ")
-                continue
-            filled = (max(lo, v) - lo) / (hi - lo) * levels
-            cell = filled - (height - 1 - r) * 8
-            ch = BLOCKS[max(0, min(8, int(round(cell))))]
-            style = "green" if v > hi - (hi - lo) / 3 else "yellow" if v > hi - 2 * (hi - lo) / 3 else "red"
-            text.append(ch, style=style)
-        if r < height - 1:
-            text.append("\n")
-    return text
-
-
-LEVELS = 10  # colour steps per sign: 21 colours from -1 to +1
-
-
-def _level(v: float) -> int:
-    v = max(-1.0, min(1.0, v)) if math.isfinite(v) else 0.0
-    return int(round(v * LEVELS))
-
-
-@functools.lru_cache(maxsize=None)
-def _rgb(level: int) -> Color:
-    v = level / LEVELS
-    if v >= 0:
-        return Color.from_rgb(40 + 215 * v, 40 + 40 * (1 - v), 40 + 40 * (1 - v))
-    v = -v
-    return Color.from_rgb(40 + 40 * (1 - v), 60 + 80 * v, 40 + 215 * v)
-
-
-@functools.lru_cache(maxsize=None)
-def _pair(top: int, bottom: int | None) -> Style:
-    return Style(color=_rgb(top), bgcolor=_rgb(bottom) if bottom is not None else Color.from_rgb(0, 0, 0))
-
-
-def heatmap(hidden: list[list[float]], width: int, height: int) -> Text:
-    """Units (rows, two per line with half blocks) by time steps (columns); blue -1 .. red +1."""
-    text = Text()
-    if not hidden or height < 1 or width < 4:
-        text.append("waiting for the first probe…", style="dim")
-        return text
-    steps = hidden[-width:]
-    units = min(len(steps[0]), height * 2)
-    for r in range(0, units, 2):
-        for col in steps:
-            text.append("▀", style=_pair(_level(col[r]), _level(col[r + 1]) if r + 1 < units else None))
-        if r + 2 < units:
-            text.append("\n")
-    return text
 
 
 # ---- dashboard state -----------------------------------------------------------------------------
@@ -283,24 +127,6 @@ def _push(values: list, item) -> None:
 
 
 # ---- the app ------------------------------------------------------------------------------------
-
-
-class Panel(Widget):
-    """A bordered text panel; ``show`` swaps its text and repaints it without a new layout
-    (a ``Static.update`` would ask for one every time)."""
-
-    def __init__(self, title: str, *, id: str):
-        super().__init__(id=id, classes="panel")
-        self.border_title = title
-        self.content: Text = Text()
-        self.drawn_key: object = None
-
-    def render(self) -> Text:
-        return self.content
-
-    def show(self, content: Text) -> None:
-        self.content = content
-        self.refresh()
 
 
 class TrainingDashboard(App):
@@ -478,8 +304,7 @@ class TrainingDashboard(App):
     def render_loss(self, width: int, height: int) -> Text:
         s = self.state
         total = s.start.total_steps if s.start else None
-        smooth = _smooth(s.train_loss)
-        chart = line_chart([(smooth, "·", "cyan"), (s.val_loss, "◆", "bold yellow")], width, height - 1, x_max=total)
+        chart = line_chart([(smooth(s.train_loss), "·", "cyan"), (s.val_loss, "◆", "bold yellow")], width, height - 1, x_max=total)
         step = s.last_step
         head = Text(f"train {fmt(step.loss if step else None)}  bpc {fmt(step.bpc if step else None)}   "
                     f"val {fmt(s.val_loss[-1][1] if s.val_loss else None)}  bpc {fmt(s.val_bpc)}\n", style="bold")
@@ -600,12 +425,3 @@ class TrainingDashboard(App):
         else:
             self._finish()
 
-
-def _smooth(points: list[tuple[int, float]], alpha: float = 0.1) -> list[tuple[int, float]]:
-    out, ema = [], None
-    for s, v in points:
-        if not math.isfinite(v):
-            continue
-        ema = v if ema is None else ema * (1 - alpha) + v * alpha
-        out.append((s, ema))
-    return out

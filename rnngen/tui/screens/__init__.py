@@ -1,1 +1,1 @@
-"""Screens of the inspector: the views, the checkpoint picker and the help screen."""
+"""Screens of the inspector: the checkpoint picker and the help screen."""

@@ -1,10 +1,9 @@
 """The inspector's four views. Each is a focusable container holding the view's keys;
-it draws from the app's state (``refresh_from``) with the plain-data widgets.
+it draws the ``InspectorState`` it was given (``refresh_from``) with the plain-data
+widgets, and asks for changes by posting messages (``rnngen.tui.messages``).
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.text import Text
@@ -14,11 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
 from rnngen.probes import SIGMOID_GATES, gate_saturation, grad_decay_per_step, grad_decay_ratio
+from rnngen.tui import messages as msg
+from rnngen.tui.state import InspectorState
 from rnngen.tui.widgets import Candidate, Heatmap, LogChart, SaturationPlot, TokenText, TopKBars, show_token
 from rnngen.tui.widgets.colors import SERIES, activation_rgb, bg_style, prob_rgb
-
-if TYPE_CHECKING:
-    from rnngen.tui.app import InspectApp
 
 CURSOR_KEYS = [
     Binding("left", "move(-1)", "token", key_display="←→"),
@@ -69,23 +67,23 @@ class View(Vertical, can_focus=True):
 
     BINDINGS = CURSOR_KEYS
 
-    @property
-    def inspector(self) -> "InspectApp":
-        return self.app  # type: ignore[return-value]
+    def __init__(self, state: InspectorState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
 
     def action_move(self, delta: int) -> None:
-        self.inspector.move_cursor(delta)
+        self.post_message(msg.MoveCursor(delta))
 
     def action_move_to(self, where: int) -> None:
-        self.inspector.set_cursor(where if where >= 0 else len(self.inspector.doc) - 1)
+        self.post_message(msg.MoveCursor(to=where))
 
     def action_unit(self, delta: int) -> None:
-        self.inspector.change_unit(delta)
+        self.post_message(msg.ChangeUnit(delta))
 
     def action_layer(self, delta: int) -> None:
-        self.inspector.change_layer(delta)
+        self.post_message(msg.ChangeLayer(delta))
 
-    def refresh_from(self, app: "InspectApp") -> None:  # pragma: no cover - overridden
+    def refresh_from(self, state: InspectorState) -> None:  # pragma: no cover - overridden
         pass
 
 
@@ -121,67 +119,64 @@ class SampleView(View):
                 yield Static(id="sample-legend")
 
     def action_generate(self) -> None:
-        self.inspector.start_generation()
+        self.post_message(msg.Generate())
 
     def action_edit_prompt(self) -> None:
         focus_now(self.query_one("#prompt", Input))
 
     def action_toggle_colour(self) -> None:
-        app = self.inspector
-        app.colour_by = "unit" if app.colour_by == "prob" else "prob"
-        app.refresh_views()
+        self.post_message(msg.ToggleColour())
 
     def action_line(self, delta: int) -> None:
         text = self.query_one("#sample-text", TokenText)
-        app = self.inspector
-        if app.doc:
-            app.set_cursor(text.neighbour_on_line(app.cursor, delta))
+        if self.state.doc:
+            self.post_message(msg.MoveCursor(to=text.neighbour_on_line(self.state.cursor, delta)))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         focus_now(self)
-        self.inspector.start_generation()
+        self.post_message(msg.Generate())
 
     def on_token_text_clicked(self, event: TokenText.Clicked) -> None:
         focus_now(self)
-        self.inspector.set_cursor(event.index)
+        self.post_message(msg.MoveCursor(to=event.index))
 
     def settings(self) -> dict[str, str]:
         return {name: self.query_one(f"#{name}", Input).value for name in ("prompt", "temp", "topk", "topp", "length")}
 
-    def refresh_from(self, app: "InspectApp") -> None:
+    def refresh_from(self, state: InspectorState) -> None:
         text = self.query_one("#sample-text", TokenText)
         bars = self.query_one("#topk-bars", TopKBars)
         legend = self.query_one("#sample-legend", Static)
-        if app.opened is None:
+        if state.opened is None:
             text.set_data([], [], placeholder="no checkpoint open (ctrl+o)")
             bars.set_data([])
             legend.update("")
             return
-        unit_values = app.unit_values_for_doc() if app.colour_by == "unit" else None
+        unit_values = state.unit_values_for_doc() if state.colour_by == "unit" else None
         styles = []
-        for i, step in enumerate(app.doc):
+        for i, step in enumerate(state.doc):
             if unit_values is not None:
                 v = unit_values[i]
-                styles.append(None if v is None else bg_style(activation_rgb(v, app.unit_scale())))
+                styles.append(None if v is None else bg_style(activation_rgb(v, state.unit_scale())))
             else:
                 rgb = prob_rgb(step.prob)
                 styles.append(None if rgb is None else bg_style(rgb))
-        text.set_data(app.pieces, styles, app.cursor if app.doc else None,
-                      placeholder="generating…" if app.generating else "press g to generate")
+        text.set_data(state.pieces, styles, state.cursor if state.doc else None,
+                      placeholder="generating…" if state.generating else "press g to generate")
         if unit_values is not None:
-            legend.update(Text.assemble(activation_legend(app.unit_scale()),
-                                        (f"\nL{app.layer + 1} {app.state_kind}[{app.unit}] · u: probability",
+            legend.update(Text.assemble(activation_legend(state.unit_scale()),
+                                        (f"\nL{state.layer + 1} {state.state_kind}[{state.unit}] · u: probability",
                                          "dim")))
         else:
             legend.update(Text.assemble(probability_legend(), ("\nu: colour by a unit", "dim")))
-        if not app.doc:
+        if not state.doc:
             bars.set_data([], note="")
             return
-        t = app.cursor
-        step = app.doc[t]
-        tok = app.opened.tokenizer
-        where = f"{t + 1}/{len(app.doc)} {show_token(tok.token_text(step.token_id))}"
+        t = state.cursor
+        step = state.doc[t]
+        tok = state.opened.tokenizer
+        where = f"{t + 1}/{len(state.doc)} {show_token(tok.token_text(step.token_id))}"
         if step.prob is None:
             bars.set_data([], header=where, note="the first token: nothing predicts it")
             return
@@ -212,50 +207,50 @@ class HiddenView(View):
         yield TokenText(id="hidden-text")
 
     def action_toggle_state(self) -> None:
-        self.inspector.toggle_state()
+        self.post_message(msg.ToggleState())
 
     def action_next_active(self) -> None:
-        self.inspector.next_active_unit()
+        self.post_message(msg.NextActiveUnit())
 
     def on_heatmap_clicked(self, event: Heatmap.Clicked) -> None:
         focus_now(self)
-        self.inspector.select(unit=event.row, record_step=event.step)
+        self.post_message(msg.SelectAt(unit=event.row, record_step=event.step))
 
     def on_token_text_clicked(self, event: TokenText.Clicked) -> None:
         focus_now(self)
-        self.inspector.select(record_step=event.index)
+        self.post_message(msg.SelectAt(record_step=event.index))
 
-    def refresh_from(self, app: "InspectApp") -> None:
+    def refresh_from(self, state: InspectorState) -> None:
         info = self.query_one("#hidden-info", Static)
         heat = self.query_one("#hidden-map", Heatmap)
         caption = self.query_one("#hidden-caption", Static)
         text = self.query_one("#hidden-text", TokenText)
-        record = app.record
+        record = state.record
         if record is None:
-            info.update(Text(app.waiting_message(), style="dim italic"))
+            info.update(Text(state.waiting_message(), style="dim italic"))
             heat.set_data(np.zeros((0, 0)))
             caption.update("")
             text.set_data([], [])
             return
-        values = app.state_values()  # (T, H)
-        rc = app.record_cursor()
-        kind = app.state_kind
+        values = state.state_values()  # (T, H)
+        rc = state.record_cursor()
+        kind = state.state_kind
         at = ""
         if rc is not None:
-            at = f" · t={rc + record.offset + 1} '{show_token(record.tokens[rc])}': {values[rc, app.unit]:+.3f}"
+            at = f" · t={rc + record.offset + 1} '{show_token(record.tokens[rc])}': {values[rc, state.unit]:+.3f}"
         info.update(Text.assemble(
-            (f"layer {app.layer + 1}/{record.layers} ", "bold"),
+            (f"layer {state.layer + 1}/{record.layers} ", "bold"),
             (f"{kind}" + (" (cell)" if kind == "c" else ""), "bold #f0a030"),
-            f" · unit {app.unit}/{record.hidden_size}{at}",
-            (f" · mean|{kind}| {np.abs(values[:, app.unit]).mean():.2f}", "dim"),
+            f" · unit {state.unit}/{record.hidden_size}{at}",
+            (f" · mean|{kind}| {np.abs(values[:, state.unit]).mean():.2f}", "dim"),
         ))
-        scale = app.unit_scale()
-        heat.set_data(values.T, selected_row=app.unit, cursor=rc, kind="diverging",
-                      scale=scale, axis=[show_token(p.strip() or p) for p in app.record_pieces])
-        caption.update(Text.assemble((f"text coloured by {kind}[{app.unit}] ", "bold"), activation_legend(scale)))
-        column = values[:, app.unit]
+        scale = state.unit_scale()
+        heat.set_data(values.T, selected_row=state.unit, cursor=rc, kind="diverging",
+                      scale=scale, axis=[show_token(p.strip() or p) for p in state.record_pieces])
+        caption.update(Text.assemble((f"text coloured by {kind}[{state.unit}] ", "bold"), activation_legend(scale)))
+        column = values[:, state.unit]
         styles = [bg_style(activation_rgb(float(v), scale)) for v in column]
-        text.set_data(app.record_pieces, styles, rc)
+        text.set_data(state.record_pieces, styles, rc)
 
 
 # ---- 3 gates -------------------------------------------------------------------------------
@@ -274,20 +269,20 @@ class GatesView(View):
         yield Heatmap(id="gates-map")
 
     def action_next_gate(self) -> None:
-        self.inspector.next_gate()
+        self.post_message(msg.NextGate())
 
     def on_heatmap_clicked(self, event: Heatmap.Clicked) -> None:
         focus_now(self)
-        self.inspector.select(unit=event.row, record_step=event.step)
+        self.post_message(msg.SelectAt(unit=event.row, record_step=event.step))
 
-    def refresh_from(self, app: "InspectApp") -> None:
+    def refresh_from(self, state: InspectorState) -> None:
         info = self.query_one("#gates-info", Static)
         row = self.query_one("#sat-row", Horizontal)
         heat = self.query_one("#gates-map", Heatmap)
-        record = app.record
+        record = state.record
         if record is None or record.cell == "rnn":
             if record is None:
-                message = Text(app.waiting_message(), style="dim italic")
+                message = Text(state.waiting_message(), style="dim italic")
             else:
                 message = Text.assemble(
                     ("A plain RNN has no gates: ", "bold"),
@@ -305,26 +300,26 @@ class GatesView(View):
             row.remove_children()
             plots = [SaturationPlot(classes="sat-plot") for _ in names]
             row.mount(*plots)
-        layer = record.gates[app.layer]
+        layer = record.gates[state.layer]
         for i, (plot, name) in enumerate(zip(plots, names)):
             low, high = gate_saturation(layer[name])
             closed, opened = int((low > 0.5).sum()), int((high > 0.5).sum())
-            title = f"{'▶' if name == app.gate else ''}{name} ↑open {opened} →shut {closed}"
+            title = f"{'▶' if name == state.gate else ''}{name} ↑open {opened} →shut {closed}"
             plot.set_data(low, high, title=title, color=SERIES[i % len(SERIES)])
-        gate = app.gate
+        gate = state.gate
         values = layer[gate]  # (T, H)
-        rc = app.record_cursor()
+        rc = state.record_cursor()
         low, high = gate_saturation(values)
-        u = app.unit
+        u = state.unit
         at = f" · t={rc + record.offset + 1}: {values[rc, u]:.2f}" if rc is not None else ""
         info.update(Text.assemble(
-            (f"layer {app.layer + 1}/{record.layers} ", "bold"),
+            (f"layer {state.layer + 1}/{record.layers} ", "bold"),
             (f"{gate} gate", "bold #f0a030"),
             f" · unit {u}: closed {low[u]:.0%}, open {high[u]:.0%} of steps{at}",
         ))
         sigmoid = gate in names
         heat.set_data(values.T, selected_row=u, cursor=rc, kind="sequential" if sigmoid else "diverging",
-                      scale=1.0, axis=[show_token(p.strip() or p) for p in app.record_pieces])
+                      scale=1.0, axis=[show_token(p.strip() or p) for p in state.record_pieces])
 
 
 # ---- 4 gradient through time ---------------------------------------------------------------
@@ -349,18 +344,18 @@ class GradientView(View):
                 yield LogChart(id="grad-compare")
 
     def action_toggle_loss(self) -> None:
-        self.inspector.toggle_loss()
+        self.post_message(msg.ToggleLoss())
 
     def action_compare(self) -> None:
-        self.inspector.action_open_compare()
+        self.post_message(msg.OpenCompare())
 
     def action_drop_compare(self) -> None:
-        self.inspector.drop_compare()
+        self.post_message(msg.DropCompare())
 
     def on_log_chart_clicked(self, event: LogChart.Clicked) -> None:
         focus_now(self)
         if event.chart.id == "grad-main":
-            self.inspector.select(record_step=event.step)
+            self.post_message(msg.SelectAt(record_step=event.step))
 
     @staticmethod
     def _series(record) -> list[tuple[str, np.ndarray]]:
@@ -374,16 +369,16 @@ class GradientView(View):
             series.append((label, g))
         return series
 
-    def refresh_from(self, app: "InspectApp") -> None:
+    def refresh_from(self, state: InspectorState) -> None:
         info = self.query_one("#grad-info", Static)
         main, other = self.query_one("#grad-main", LogChart), self.query_one("#grad-compare", LogChart)
         main_title = self.query_one("#grad-main-title", Static)
         other_title = self.query_one("#grad-compare-title", Static)
         compare_col = self.query_one("#grad-compare-col")
-        compare_col.display = app.compare is not None
-        record = app.record
+        compare_col.display = state.compare is not None
+        record = state.record
         if record is None:
-            info.update(Text(app.waiting_message(), style="dim italic"))
+            info.update(Text(state.waiting_message(), style="dim italic"))
             main_title.update("")
             main.set_data([], message=" ")
             return
@@ -393,25 +388,25 @@ class GradientView(View):
             what = f"L = mean loss over {record.num_tokens - 1} predictions"
         info.update(Text.assemble(
             (what, "bold"), (f" · log scale · m: {'mean' if record.loss == 'last' else 'last'} loss", "dim"),
-            (" · x: stop comparing" if app.compare is not None else " · o: compare", "dim"),
+            (" · x: stop comparing" if state.compare is not None else " · o: compare", "dim"),
             ("\nbars: ‖dL/dh_t‖ per token · first/last: ‖dL/dh_1‖÷‖dL/dh_T‖, tiny = vanished", "dim"),
         ))
         series = self._series(record)
         all_series = [g for _, g in series]
         other_series: list[tuple[str, np.ndarray]] = []
-        if app.compare_record is not None:
-            other_series = self._series(app.compare_record)
+        if state.compare_record is not None:
+            other_series = self._series(state.compare_record)
             all_series += [g for _, g in other_series]
         from rnngen.tui.widgets.logchart import log_range
 
         yrange = log_range(all_series)
-        rc = app.record_cursor()
-        assert app.opened is not None
-        main_title.update(Text.assemble((app.opened.name, f"bold {SERIES[0]}"), f" {app.opened.summary}"))
+        rc = state.record_cursor()
+        assert state.opened is not None
+        main_title.update(Text.assemble((state.opened.name, f"bold {SERIES[0]}"), f" {state.opened.summary}"))
         main.set_data(series, yrange=yrange, cursor=rc, color=SERIES[0])
-        if app.compare is not None:
-            other_title.update(Text.assemble((app.compare.name, f"bold {SERIES[1]}"), f" {app.compare.summary}"))
-            if app.compare_record is not None:
+        if state.compare is not None:
+            other_title.update(Text.assemble((state.compare.name, f"bold {SERIES[1]}"), f" {state.compare.summary}"))
+            if state.compare_record is not None:
                 other.set_data(other_series, yrange=yrange, color=SERIES[1])
             else:
-                other.set_data([], message=app.compare_error or "reading the text…")
+                other.set_data([], message=state.compare_error or "reading the text…")

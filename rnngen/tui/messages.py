@@ -1,0 +1,110 @@
+"""The inspector's messages: results its workers post, and what the views ask for.
+
+Views never call the app: they post one of these (they bubble up to the app), and the
+app changes the ``InspectorState`` and redraws.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from rnngen.probes import InspectionRecord, StepDetail
+from rnngen.tui.session import Opened
+
+# ---- from the workers ----------------------------------------------------------------------
+
+
+class Generated(Message):
+    def __init__(self, gen_id: int, steps: list[StepDetail], done: bool) -> None:
+        super().__init__()
+        self.gen_id, self.steps, self.done = gen_id, steps, done
+
+
+class Failed(Message):
+    def __init__(self, gen_id: int, error: str) -> None:
+        super().__init__()
+        self.gen_id, self.error = gen_id, error
+
+
+class Inspected(Message):
+    def __init__(self, gen_id: int, record: InspectionRecord | None, compare: InspectionRecord | None,
+                 compare_error: str | None) -> None:
+        super().__init__()
+        self.gen_id, self.record, self.compare, self.compare_error = gen_id, record, compare, compare_error
+
+
+class Loaded(Message):
+    def __init__(self, purpose: str, opened: Opened | None, error: str | None) -> None:
+        super().__init__()
+        self.purpose, self.opened, self.error = purpose, opened, error
+
+
+# ---- from the views ------------------------------------------------------------------------
+
+
+class ShowView(Message):
+    """Switch to view ``name`` (sample, hidden, gates, gradient)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class MoveCursor(Message):
+    """Move the cursor by ``delta`` tokens, or to token ``to`` (-1: the last)."""
+
+    def __init__(self, delta: int = 0, *, to: int | None = None) -> None:
+        super().__init__()
+        self.delta, self.to = delta, to
+
+
+class SelectAt(Message):
+    """Select a unit and/or a step of the inspection record (a click on a chart)."""
+
+    def __init__(self, *, unit: int | None = None, record_step: int | None = None) -> None:
+        super().__init__()
+        self.unit, self.record_step = unit, record_step
+
+
+class ChangeUnit(Message):
+    def __init__(self, delta: int) -> None:
+        super().__init__()
+        self.delta = delta
+
+
+class ChangeLayer(Message):
+    def __init__(self, delta: int) -> None:
+        super().__init__()
+        self.delta = delta
+
+
+class Generate(Message):
+    """Generate again with the settings in the sample view."""
+
+
+class ToggleColour(Message):
+    """Colour the sample by probability or by the selected unit."""
+
+
+class ToggleState(Message):
+    """Show h or (LSTM) c."""
+
+
+class NextActiveUnit(Message):
+    """Select the next most active unit."""
+
+
+class NextGate(Message):
+    """Show the next gate."""
+
+
+class ToggleLoss(Message):
+    """Gradient of the loss at the last token, or of the mean loss."""
+
+
+class OpenCompare(Message):
+    """Pick a second checkpoint to compare with."""
+
+
+class DropCompare(Message):
+    """Stop comparing."""
