@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import codecs
 import threading
-from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from rnngen.errors import RnngenError
-
-# Names the API accepts besides TrainConfig's own fields (the CLI's spellings).
-_ALIASES = {"model": "cell", "time": "time_s", "warmup": "warmup_steps"}
-
 
 class Model:
     """A trained checkpoint, ready to sample, stream, inspect and evaluate."""
@@ -161,29 +156,6 @@ def load(path: str | Path) -> Model:
     return Model(load_checkpoint(Path(path), with_training_state=False))
 
 
-def make_config(options: dict):
-    """A TrainConfig from keyword options; also the set of names given (for resume)."""
-    from rnngen.training import TrainConfig
-
-    known = {f.name for f in fields(TrainConfig)}
-    values: dict = {}
-    for name, value in options.items():
-        key = _ALIASES.get(name, name)
-        if key not in known:
-            choices = ", ".join(sorted(known | set(_ALIASES)))
-            raise RnngenError(f"unknown training option {name!r}; known options: {choices}")
-        if key == "time_s" and isinstance(value, str):
-            from rnngen.units import parse_duration
-
-            value = parse_duration(value)
-        values[key] = value
-    config = TrainConfig(**values)
-    budgets = [n for n in ("steps", "epochs", "time_s") if getattr(config, n) is not None]
-    if len(budgets) > 1:
-        raise RnngenError("give one budget: steps, epochs or time")
-    return config, set(values)
-
-
 def run_training(
     config,
     corpus,
@@ -260,9 +232,10 @@ def train(
     (a ``threading.Event``) saves and stops. Returns the final checkpoint as a Model,
     with the DoneEvent in ``model.result``.
     """
+    from rnngen.config import train_config
     from rnngen.corpus import Corpus, load_corpus
 
-    config, explicit = make_config(options)
+    config, explicit = train_config(options)
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(str(corpus), encoding=encoding)
     kwargs = dict(out=Path(out) if out else None, resume=Path(resume) if resume else None, explicit=explicit,

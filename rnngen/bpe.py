@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.token_ids import id_dtype
 
 DEFAULT_VOCAB = 2048
@@ -31,7 +31,7 @@ def _hf():
     try:
         import tokenizers  # Hugging Face's package (absolute import, not rnngen.tokenizers)
     except ImportError:
-        raise RnngenError("--level bpe needs the Hugging Face tokenizers package: pip install 'rnngen[bpe]'") from None
+        raise RnngenError(f"{setting('level')} bpe needs the Hugging Face tokenizers package: pip install 'rnngen[bpe]'") from None
     return tokenizers
 
 
@@ -95,7 +95,7 @@ class BPETokenizer:
     def fit(cls, text: str, vocab_size: int | None = None) -> "BPETokenizer":
         vocab_size = DEFAULT_VOCAB if vocab_size is None else vocab_size
         if vocab_size < MIN_VOCAB:
-            raise RnngenError(f"--vocab-size for --level bpe must be at least {MIN_VOCAB} (the byte alphabet)")
+            raise RnngenError(f"{setting('vocab_size')} for {setting('level')} bpe must be at least {MIN_VOCAB} (the byte alphabet)")
         hf = _hf()
         tok = hf.Tokenizer(hf.models.BPE())
         tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -16,7 +16,7 @@ from typing import Callable
 
 from rnngen.checkpoint import is_rnngen_checkpoint
 from rnngen.corpus import Corpus
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.live import LiveSession, ProbeEvent
 from rnngen.model import CELLS
 from rnngen.training import DoneEvent, EvalEvent, StepEvent, TrainConfig, Trainer
@@ -27,12 +27,12 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 def parse_models(spec: str) -> list[str]:
     cells = [part.strip().lower() for part in spec.split(",") if part.strip()]
     if not cells:
-        raise RnngenError("--models needs at least one of rnn, lstm, gru")
+        raise RnngenError(f"{setting('models')} needs at least one of rnn, lstm, gru")
     for cell in cells:
         if cell not in CELLS:
-            raise RnngenError(f"--models: unknown cell {cell!r}; choose from rnn, lstm, gru")
+            raise RnngenError(f"{setting('models')}: unknown cell {cell!r}; choose from rnn, lstm, gru")
     if len(set(cells)) != len(cells):
-        raise RnngenError("--models lists a cell twice")
+        raise RnngenError(f"{setting('models')} lists a cell twice")
     return cells
 
 
@@ -68,9 +68,9 @@ def cell_configs(base: TrainConfig, cells: list[str]) -> list[TrainConfig]:
     """The same options for every cell; a --time budget is split evenly between them."""
     budgets = [n for n in ("steps", "epochs", "time_s") if getattr(base, n) is not None]
     if len(budgets) > 1:
-        raise RnngenError("give one budget: --steps or --time")
+        raise RnngenError(f"give one budget: {setting('steps')} or {setting('time')}")
     if not budgets:
-        raise RnngenError("give a budget: --steps or --time")
+        raise RnngenError(f"give a budget: {setting('steps')} or {setting('time')}")
     per_cell = base.time_s / len(cells) if base.time_s is not None else None
     return [replace(base, cell=cell, time_s=per_cell) for cell in cells]
 

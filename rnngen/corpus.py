@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 
 __all__ = [
     "BuiltinInfo",
@@ -154,9 +154,9 @@ def _decode_error_message(data: bytes, label: str, encoding: str, e: UnicodeDeco
     if _check_encoding(encoding) == "utf-8":
         return (
             f"{label} is not valid UTF-8: {where}; if it uses another encoding, "
-            "say which, e.g. --encoding latin-1 or --encoding cp1252"
+            f"say which, e.g. {setting('encoding')} latin-1 or {setting('encoding')} cp1252"
         )
-    return f"{label} cannot be decoded as {encoding}: {where}; check --encoding"
+    return f"{label} cannot be decoded as {encoding}: {where}; check {setting('encoding')}"
 
 
 # ---------------------------------------------------------------------------

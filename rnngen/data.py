@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.token_ids import id_dtype
 from rnngen.tokenizers import Tokenizer, WordTokenizer, build_tokenizer, text_chunks
 
@@ -45,7 +45,7 @@ def split_point(text: str, val_frac: float) -> int:
     character-level tokens that changes nothing but where the boundary falls.
     """
     if not 0.0 <= val_frac < 1.0:
-        raise RnngenError("--val-frac must be at least 0 and less than 1")
+        raise RnngenError(f"{setting('val_frac')} must be at least 0 and less than 1")
     if val_frac == 0.0:
         return len(text)
     cut = int(len(text) * (1.0 - val_frac))
@@ -112,7 +112,7 @@ def plan_layout(n_tokens: int, batch_size: int, seq_len: int) -> StreamLayout:
     one full window per stream, fewer streams and then shorter windows are used.
     """
     if batch_size < 1 or seq_len < 1:
-        raise RnngenError("--batch-size and --seq-len must be at least 1")
+        raise RnngenError(f"{setting('batch_size')} and {setting('seq_len')} must be at least 1")
     if n_tokens < 2:
         raise RnngenError(
             f"the training text has {n_tokens} token(s); at least 2 are needed to learn anything"

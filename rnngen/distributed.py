@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from rnngen.data import StreamBatches, StreamLayout
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.training import StepEvent, Trainer, pick_device
 
 
@@ -104,7 +104,7 @@ class DistributedTrainer(Trainer):
         if layout.batch_size % world:
             raise RnngenError(
                 f"the batch of {layout.batch_size} streams does not split evenly over {world} processes: "
-                f"give --batch-size a multiple of {world}"
+                f"give {setting('batch_size')} a multiple of {world}"
             )
         local = layout.batch_size // world
         self.global_layout = layout
@@ -242,7 +242,7 @@ def launch(nproc: int, args: list[str], *, threads: int | None = None) -> int:
     A second Ctrl-C kills the job at once (checkpoints are written atomically).
     """
     if nproc < 1:
-        raise RnngenError("--nproc must be at least 1")
+        raise RnngenError(f"{setting('nproc')} must be at least 1")
     environment = dict(os.environ)
     if "OMP_NUM_THREADS" not in environment:
         per_rank = threads or max(1, (os.cpu_count() or 1) // nproc)

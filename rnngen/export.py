@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.model import RNNLanguageModel
 from rnngen.sampling import StepModel
 
@@ -81,7 +81,7 @@ def export_lstmvis(model: RNNLanguageModel, tokenizer, text: str, folder: Path, 
     try:
         import h5py
     except ImportError:
-        raise RnngenError("--format lstmvis needs h5py: pip install 'rnngen[export]'") from None
+        raise RnngenError(f"{setting('format')} lstmvis needs h5py: pip install 'rnngen[export]'") from None
     ids = tokenizer.encode(text)
     if ids.size == 0:
         raise RnngenError("the text to export is empty")

@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Callable
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 
 
 def _num(value):
@@ -41,7 +41,7 @@ class JsonlWriter:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.handle = open(self.path, "a" if append else "w", encoding="utf-8", buffering=1)
         except OSError as exc:
-            raise RnngenError(f"cannot write --log-jsonl {self.path}: {exc.strerror or exc}") from None
+            raise RnngenError(f"cannot write {setting('log_jsonl')} {self.path}: {exc.strerror or exc}") from None
         self.pending: dict | None = None
 
     def handle_event(self, event) -> None:
@@ -93,7 +93,7 @@ class TensorBoardWriter:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise RnngenError(
-                "--tensorboard needs the tensorboard package: pip install 'rnngen[tensorboard]'"
+                f"{setting('tensorboard')} needs the tensorboard package: pip install 'rnngen[tensorboard]'"
             ) from None
         self.writer = SummaryWriter(log_dir=str(logdir))
         self.histogram_every = max(1, histogram_every)
@@ -265,7 +265,7 @@ def plot_png(records: list[dict], out: Path, *, metric: str = "loss", title: str
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise RnngenError("--png needs matplotlib: pip install 'rnngen[plot]'") from None
+        raise RnngenError(f"{setting('png')} needs matplotlib: pip install 'rnngen[plot]'") from None
     train, val = series(records, metric)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     if train:

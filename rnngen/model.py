@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 
 CELLS = ("lstm", "gru", "rnn")
 # Rows per gate block in weight_ih/weight_hh, in torch's order.
@@ -51,14 +51,14 @@ class ModelConfig:
                 raise RnngenError(f"--{name.replace('_', '-')} must be a positive whole number, not {value!r}")
         # Checked field by field: a checkpoint's metadata may hold any JSON value here.
         if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool):
-            raise RnngenError(f"--dropout must be a number, not {self.dropout!r}")
+            raise RnngenError(f"{setting('dropout')} must be a number, not {self.dropout!r}")
         if not isinstance(self.tie, bool):
             raise RnngenError(f"tie must be true or false, not {self.tie!r}")
         if not 0.0 <= self.dropout < 1.0:
-            raise RnngenError(f"--dropout must be in [0, 1), not {self.dropout}")
+            raise RnngenError(f"{setting('dropout')} must be in [0, 1), not {self.dropout}")
         if self.tie and self.embed != self.hidden:
             raise RnngenError(
-                f"--tie needs --embed equal to --hidden (got {self.embed} and {self.hidden})"
+                f"{setting('tie')} needs {setting('embed')} equal to {setting('hidden')} (got {self.embed} and {self.hidden})"
             )
 
     def to_json(self) -> dict:

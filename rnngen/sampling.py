@@ -14,7 +14,7 @@ from typing import Iterator
 
 import torch
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.model import RNNLanguageModel, State
 from rnngen.tokenizers import Tokenizer, join_words
 
@@ -29,11 +29,11 @@ class SamplingConfig:
 
     def validate(self) -> None:
         if not self.temperature >= 0 or self.temperature != self.temperature:
-            raise RnngenError(f"--temp must be 0 or more, not {self.temperature}")
+            raise RnngenError(f"{setting('temp')} must be 0 or more, not {self.temperature}")
         if self.top_k < 0:
-            raise RnngenError(f"--top-k must be 0 (off) or more, not {self.top_k}")
+            raise RnngenError(f"{setting('top_k')} must be 0 (off) or more, not {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
-            raise RnngenError(f"--top-p must be in (0, 1], not {self.top_p}")
+            raise RnngenError(f"{setting('top_p')} must be in (0, 1], not {self.top_p}")
 
 
 def next_token_probs(logits: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
@@ -299,9 +299,9 @@ def generate(
     """
     config.validate()
     if length < 0:
-        raise RnngenError("--length must be 0 or more")
+        raise RnngenError(f"{setting('length')} must be 0 or more")
     if num < 1:
-        raise RnngenError("--num must be at least 1")
+        raise RnngenError(f"{setting('num')} must be at least 1")
     model.eval()
     ids = encode_prime(tokenizer, prime)[0] if prime else start_ids(tokenizer)
     if ids.numel() == 0:

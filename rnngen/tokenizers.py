@@ -12,7 +12,7 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.token_ids import id_dtype
 
 UNK = "<unk>"
@@ -159,7 +159,7 @@ class WordTokenizer:
         corpus encode in seconds.
         """
         if max_vocab is not None and max_vocab < 2:
-            raise RnngenError("--vocab-size must be at least 2 (one word plus <unk>)")
+            raise RnngenError(f"{setting('vocab_size')} must be at least 2 (one word plus <unk>)")
         first_seen: dict[str, int] = {}
         provisional: list[np.ndarray] = []
         for part in parts:
@@ -229,7 +229,7 @@ def build_tokenizer(level: str, text: str, vocab_size: int | None = None) -> Tok
     """Fit a tokenizer of the given level on ``text``."""
     if level == "char":
         if vocab_size is not None:
-            raise RnngenError("--vocab-size applies to --level word only")
+            raise RnngenError(f"{setting('vocab_size')} applies to {setting('level')} word only")
         return CharTokenizer.fit(text)
     if level == "word":
         return WordTokenizer.fit(text, vocab_size)

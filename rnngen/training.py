@@ -12,7 +12,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,92 +26,15 @@ from rnngen.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from rnngen.config import TrainConfig, merge_resume_config, validate_config
 from rnngen.corpus import Corpus
 from rnngen.corpus_cache import cache_key, load_encoded, save_encoded
 from rnngen.data import Split, StreamBatches, encode_range, fit_and_encode, plan_layout, split_point, token_counts
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.evaluation import EvalResult, evaluate
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
 from rnngen.tokenizers import Tokenizer
-
-# Options that define the network and its data layout: fixed once training starts.
-SHAPE_OPTIONS = ("level", "cell", "layers", "hidden", "embed", "tie", "vocab_size", "seq_len", "batch_size")
-
-
-@dataclass
-class TrainConfig:
-    """Every training option. ``None`` means "choose for me" (see ``rnngen.planner``)."""
-
-    level: str = "char"
-    vocab_size: int | None = None  # word level: cap with <unk>
-    cell: str = "lstm"
-    layers: int | None = None
-    hidden: int | None = None
-    embed: int | None = None
-    dropout: float | None = None
-    tie: bool = False
-    seq_len: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    schedule: str = "cosine"  # or "constant" (after warm-up)
-    min_lr_frac: float = 0.1  # cosine decays to this fraction of the peak
-    warmup_steps: int | None = None
-    weight_decay: float = 0.01
-    clip: float = 1.0  # 0 = no clipping
-    steps: int | None = None  # total steps of the run (resume counts earlier steps)
-    epochs: float | None = None
-    time_s: float | None = None  # total training seconds (resume counts earlier time)
-    val_frac: float = 0.1
-    eval_every: int | None = None  # steps; None = about ten evaluations per run
-    eval_tokens: int | None = None  # validation tokens per evaluation; None = what ~3% of the run affords
-    seed: int = 1337
-    device: str = "auto"
-    threads: int | None = None
-    on_nan: str = "stop"  # or "skip": drop the step, halve the learning rate, go on
-    precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 where the hardware has it
-    val_file: str | None = None  # validate on this text instead of the corpus's last val_frac
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, doc: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in doc.items() if k in known})
-
-
-MAX_LR = 1e6
-
-
-def validate_config(c: TrainConfig) -> None:
-    for name in ("steps", "layers", "hidden", "embed", "seq_len", "batch_size", "eval_every", "threads", "warmup_steps",
-                 "eval_tokens"):
-        value = getattr(c, name)
-        if value is not None and value < (0 if name == "warmup_steps" else 1):
-            raise RnngenError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
-    if c.epochs is not None and not c.epochs > 0:
-        raise RnngenError(f"--epochs must be more than 0, not {c.epochs}")
-    if c.time_s is not None and not c.time_s > 0:
-        raise RnngenError("--time must be more than 0")
-    if c.lr is not None and not (0 < c.lr <= MAX_LR):
-        # Past ~1e30 AdamW's step size overflows float32 inside torch (a crash, not a divergence).
-        raise RnngenError(f"--lr must be a positive number up to {MAX_LR:g}, not {c.lr}")
-    if not (c.clip >= 0 and math.isfinite(c.clip)):
-        raise RnngenError(f"--clip must be 0 (off) or more, not {c.clip}")
-    if c.dropout is not None and not 0 <= c.dropout < 1:
-        raise RnngenError(f"--dropout must be in [0, 1), not {c.dropout}")
-    if not 0 <= c.val_frac < 1:
-        raise RnngenError(f"--val-frac must be in [0, 1), not {c.val_frac}")
-    if c.schedule not in ("cosine", "constant"):
-        raise RnngenError("--schedule must be cosine or constant")
-    if c.on_nan not in ("stop", "skip"):
-        raise RnngenError("--on-nan must be stop or skip")
-    if c.precision not in ("auto", "fp32", "bf16"):
-        raise RnngenError("--precision must be auto, fp32 or bf16")
-    if c.device not in ("auto", "cpu", "cuda"):
-        raise RnngenError("--device must be auto, cpu or cuda")
-
 
 # ---- events -------------------------------------------------------------------------
 
@@ -208,14 +131,14 @@ def check_out_path(out: Path, *, resuming_from: Path | None) -> None:
     """Refuse before training starts if ``out`` cannot be written or is someone's file."""
     if out.exists():
         if out.is_dir():
-            raise RnngenError(f"--out {out} is a folder; give a file path ending in .safetensors")
+            raise RnngenError(f"{setting('out')} {out} is a folder; give a file path ending in .safetensors")
         if not is_rnngen_checkpoint(out):
-            raise RnngenError(f"--out {out} exists and is not an rnngen checkpoint; refusing to overwrite it")
+            raise RnngenError(f"{setting('out')} {out} exists and is not an rnngen checkpoint; refusing to overwrite it")
         same = resuming_from is not None and out.resolve() == resuming_from.resolve()
         if not same:
             raise RnngenError(
-                f"--out {out} already holds a checkpoint; resume it with --resume {out}, "
-                "or choose another --out"
+                f"{setting('out')} {out} already holds a checkpoint; resume it with {setting('resume')} {out}, "
+                f"or choose another {setting('out')}"
             )
     folder = out.parent
     try:
@@ -232,7 +155,7 @@ def check_out_path(out: Path, *, resuming_from: Path | None) -> None:
 
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise RnngenError("--device cuda was asked for but no CUDA GPU is available")
+        raise RnngenError(f"{setting('device')} cuda was asked for but no CUDA GPU is available")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
@@ -253,7 +176,7 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
         supported = any(getattr(cpu, probe, lambda: False)()
                         for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
     if precision == "bf16" and not supported:
-        raise RnngenError(f"--precision bf16 is not supported on this {device.type.upper()}")
+        raise RnngenError(f"{setting('precision')} bf16 is not supported on this {device.type.upper()}")
     return torch.bfloat16 if supported else None
 
 
@@ -295,7 +218,7 @@ class Trainer:
             raise RnngenError(f"{resume} holds weights only (a .best file?); resume from the latest checkpoint")
 
         if resumed is not None:
-            config = self._merge_resume_config(config, resumed, explicit or set())
+            config = self._merge_resume_config(config, resumed.train.get("config", {}), explicit or set())
             self.tokenizer: Tokenizer = resumed.tokenizer
         text, cut, cacheable = self._texts(corpus, config)
         if not text[:cut].strip():
@@ -372,7 +295,7 @@ class Trainer:
         try:
             val = load_corpus(config.val_file)
         except RnngenError as exc:
-            raise RnngenError(f"validation file: {exc}") from None
+            raise RnngenError(f"validation file: {exc.marked}") from None
         return corpus.text + val.text, len(corpus.text), False
 
     def _plan(self, config: TrainConfig) -> TrainConfig:
@@ -399,31 +322,7 @@ class Trainer:
         # foreach: one kernel per op over all parameters rather than a Python loop per tensor.
         return torch.optim.AdamW(groups, lr=self.config.lr, betas=(0.9, 0.99), foreach=True)
 
-    @staticmethod
-    def _merge_resume_config(config: TrainConfig, ckpt: Checkpoint, explicit: set[str]) -> TrainConfig:
-        saved = TrainConfig.from_json(ckpt.train.get("config", {}))
-        for name in SHAPE_OPTIONS:
-            if name in explicit and getattr(config, name) != getattr(saved, name):
-                raise RnngenError(
-                    f"--{name.replace('_', '-')} {getattr(config, name)} differs from the checkpoint's "
-                    f"{getattr(saved, name)}; the model shape and data layout cannot change on resume"
-                )
-        if "dropout" in explicit:
-            saved = replace(saved, dropout=config.dropout)
-        # Budget, learning rate, clipping, evaluation, threads and device may change.
-        changeable = ("steps", "epochs", "time_s", "lr", "clip", "eval_every", "threads", "device", "on_nan",
-                      "warmup_steps", "weight_decay", "min_lr_frac", "schedule", "precision", "eval_tokens")
-        updates = {name: getattr(config, name) for name in changeable if name in explicit}
-        # The device belongs to this machine, not the run: a GPU run resumes on a CPU-only one.
-        updates["device"] = config.device
-        if {"steps", "epochs", "time_s"} & set(updates):
-            for budget in ("steps", "epochs", "time_s"):
-                updates.setdefault(budget, None)
-        if "val_frac" in explicit and config.val_frac != saved.val_frac:
-            raise RnngenError("--val-frac cannot change on resume (the validation text would change)")
-        if "val_file" in explicit and config.val_file != saved.val_file:
-            raise RnngenError("--val-file cannot change on resume (the validation text would change)")
-        return replace(saved, **updates)
+    _merge_resume_config = staticmethod(merge_resume_config)
 
     def _restore(self, ckpt: Checkpoint) -> None:
         if ckpt.model_config != self.model_config:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import click
 
-from rnngen.cli.common import stop_on_signals
+from rnngen.cli.common import given, stop_on_signals
+from rnngen.config import AUTO, train_config
+from rnngen.config import DEFAULTS as D
 from rnngen.errors import RnngenError
-from rnngen.units import format_duration, parse_duration
+from rnngen.units import format_duration, model_label
 
 
 @click.command()
@@ -19,18 +21,18 @@ from rnngen.units import format_duration, parse_duration
 @click.option("--models", default="rnn,lstm,gru", help="Cells to compare, comma-separated: rnn, lstm, gru.")
 @click.option("--time", "time_spec", default="2m", help="Total training time, split evenly between the cells.")
 @click.option("--steps", type=int, default=None, help="Steps per cell instead of --time (the same for every cell).")
-@click.option("--level", type=click.Choice(["char", "word"]), default="char", help="Token level.")
+@click.option("--level", type=click.Choice(["char", "word"]), default=D.level, help="Token level.")
 @click.option("--layers", type=int, default=None, show_default="2", help="Stacked recurrent layers.")
-@click.option("--hidden", type=int, default=None, show_default="auto", help="Units per layer (the same for every cell).")
-@click.option("--embed", type=int, default=None, show_default="auto", help="Embedding size.")
-@click.option("--seq-len", type=int, default=None, show_default="auto", help="Tokens per training window (BPTT length).")
-@click.option("--batch-size", type=int, default=None, show_default="auto", help="Parallel streams per step.")
+@click.option("--hidden", type=int, default=None, show_default=AUTO, help="Units per layer (the same for every cell).")
+@click.option("--embed", type=int, default=None, show_default=AUTO, help="Embedding size.")
+@click.option("--seq-len", type=int, default=None, show_default=AUTO, help="Tokens per training window (BPTT length).")
+@click.option("--batch-size", type=int, default=None, show_default=AUTO, help="Parallel streams per step.")
 @click.option("--lr", type=float, default=None, show_default="3e-3", help="Peak learning rate.")
-@click.option("--clip", type=float, default=1.0, help="Clip the global gradient norm to this (0 = off).")
+@click.option("--clip", type=float, default=D.clip, help="Clip the global gradient norm to this (0 = off).")
 @click.option("--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate every N steps.")
-@click.option("--val-frac", type=float, default=0.1, help="Share of the corpus, at its end, kept for validation.")
-@click.option("--seed", type=int, default=1337, help="Random seed (the same for every cell).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", help="Where to train.")
+@click.option("--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation.")
+@click.option("--seed", type=int, default=D.seed, help="Random seed (the same for every cell).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, help="Where to train.")
 @click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads.")
 @click.option("--probe-len", type=int, default=96, help="Tokens of the validation window the gradient is measured on.")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None,
@@ -56,18 +58,17 @@ def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps:
     """
     from rnngen.compare import build_trainers, parse_models, run_comparison, text_report
     from rnngen.corpus import load_corpus
-    from rnngen.training import TrainConfig
 
     cells = parse_models(models)
     if probe_len < 2:
         raise RnngenError("--probe-len must be at least 2")
-    time_given = ctx.get_parameter_source("time_spec") not in (click.core.ParameterSource.DEFAULT, None)
-    if steps is not None and time_given:
-        raise RnngenError("give one budget: --steps or --time")
-    config = TrainConfig(
-        level=level, layers=layers, hidden=hidden, embed=embed, seq_len=seq_len, batch_size=batch_size, lr=lr,
-        clip=clip, eval_every=eval_every, val_frac=val_frac, seed=seed, device=device, threads=threads,
-        steps=steps, time_s=None if steps is not None else parse_duration(time_spec),
+    # --time has a default: it is the budget unless --steps is given instead.
+    time = time_spec if given(ctx, "time_spec") or steps is None else None
+    config, _ = train_config(
+        dict(level=level, layers=layers, hidden=hidden, embed=embed, seq_len=seq_len, batch_size=batch_size, lr=lr,
+             clip=clip, eval_every=eval_every, val_frac=val_frac, seed=seed, device=device, threads=threads,
+             steps=steps, time=time),
+        budgets=("steps", "time_s"),
     )
     text = load_corpus(corpus, encoding=encoding)
     if out_dir is None:
@@ -91,7 +92,8 @@ def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps:
         from rnngen.training import DoneEvent, StartEvent
 
         if isinstance(event, StartEvent):
-            say(f"training {cell.upper()} {event.model_config.layers}x{event.model_config.hidden} "
+            m = event.model_config
+            say(f"training {model_label(cell, m.layers, m.hidden)} "
                 f"({event.parameters:,} parameters, {budget})…")
         elif isinstance(event, DoneEvent):
             val = f"val loss {event.val.loss:.4f}" if event.val else "no validation text"

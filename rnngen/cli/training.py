@@ -8,39 +8,40 @@ from pathlib import Path
 
 import click
 
-from rnngen.cli.common import apply_options, quiet_console, stop_on_signals
-from rnngen.errors import RnngenError
-from rnngen.units import parse_duration
+from rnngen.cli.common import apply_options, given, quiet_console, stop_on_signals
+from rnngen.config import AUTO, train_config
+from rnngen.config import DEFAULTS as D
 
 TRAIN_OPTIONS = [
     click.argument("corpus"),
-    click.option("--level", type=click.Choice(["char", "word", "bpe"]), default="char",
+    click.option("--level", type=click.Choice(["char", "word", "bpe"]), default=D.level,
                  help="Token level: characters, words, or byte-level BPE (needs rnngen[bpe])."),
     click.option("--vocab-size", type=int, default=None,
                  help="Word level: keep this many tokens, the rest become <unk>. BPE: vocabulary to learn (default 2048)."),
-    click.option("--model", "cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm", help="Recurrent cell."),
-    click.option("--layers", type=int, default=None, show_default="auto", help="Stacked recurrent layers."),
-    click.option("--hidden", type=int, default=None, show_default="auto", help="Units per layer."),
-    click.option("--embed", type=int, default=None, show_default="auto", help="Embedding size."),
-    click.option("--dropout", type=float, default=None, show_default="auto",
+    click.option("--model", "cell", type=click.Choice(["lstm", "gru", "rnn"]), default=D.cell, help="Recurrent cell."),
+    click.option("--layers", type=int, default=None, show_default=AUTO, help="Stacked recurrent layers."),
+    click.option("--hidden", type=int, default=None, show_default=AUTO, help="Units per layer."),
+    click.option("--embed", type=int, default=None, show_default=AUTO, help="Embedding size."),
+    click.option("--dropout", type=float, default=None, show_default=AUTO,
                  help="Dropout on embeddings, between layers and before the head (auto: by the passes the budget makes)."),
-    click.option("--tie/--no-tie", default=False, help="Tie embedding and output weights (needs --embed = --hidden)."),
-    click.option("--seq-len", type=int, default=None, show_default="auto", help="Tokens per training window (BPTT length)."),
-    click.option("--batch-size", type=int, default=None, show_default="auto", help="Parallel streams per step."),
-    click.option("--lr", type=float, default=None, show_default="auto",
+    click.option("--tie/--no-tie", default=D.tie, help="Tie embedding and output weights (needs --embed = --hidden)."),
+    click.option("--seq-len", type=int, default=None, show_default=AUTO, help="Tokens per training window (BPTT length)."),
+    click.option("--batch-size", type=int, default=None, show_default=AUTO, help="Parallel streams per step."),
+    click.option("--lr", type=float, default=None, show_default=AUTO,
                  help="Peak learning rate (AdamW, warm-up then cosine; auto: by the width)."),
-    click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
+    click.option("--schedule", type=click.Choice(["cosine", "constant"]), default=D.schedule,
                  help="Learning rate after warm-up: cosine decay over the budget, or constant."),
+    # The warm-up the planner gives when none is asked for (rnngen/planner.py, plan()).
     click.option("--warmup", "warmup_steps", type=int, default=None, show_default="50", help="Warm-up steps."),
-    click.option("--clip", type=float, default=1.0, help="Clip the global gradient norm to this (0 = off)."),
+    click.option("--clip", type=float, default=D.clip, help="Clip the global gradient norm to this (0 = off)."),
     click.option("--steps", type=int, default=None, help="Total optimizer steps of the run (resume counts earlier steps)."),
     click.option("--epochs", type=float, default=None, help="Passes over the training text."),
     click.option("--time", "time_spec", default=None, show_default="5m if no budget is given", help="Training time: 90s, 5m, 1h."),
-    click.option("--val-frac", type=float, default=0.1, help="Share of the corpus, at its end, kept for validation."),
-    click.option("--seed", type=int, default=1337, help="Random seed (same machine and threads = same run)."),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", help="Where to train."),
+    click.option("--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation."),
+    click.option("--seed", type=int, default=D.seed, help="Random seed (same machine and threads = same run)."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, help="Where to train."),
     click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads."),
-    click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
+    click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=D.precision,
                  help="bf16 autocast (auto: where the CPU has AMX/AVX512-BF16 or the GPU has bf16)."),
     click.option("--out", type=click.Path(path_type=Path), default=None,
                  show_default="checkpoints/<corpus>-<level>-<model>.safetensors", help="Checkpoint file to write."),
@@ -50,7 +51,7 @@ TRAIN_OPTIONS = [
                  help="Evaluations during training read at most this many validation tokens."),
     click.option("--val-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
                  help="Validate on this text instead of the corpus's last --val-frac (the whole corpus trains)."),
-    click.option("--on-nan", type=click.Choice(["stop", "skip"]), default="stop",
+    click.option("--on-nan", type=click.Choice(["stop", "skip"]), default=D.on_nan,
                  help="On NaN/Inf: stop, or skip the step and halve the learning rate."),
     click.option("--encoding", default="utf-8", help="Text encoding of the corpus."),
     click.option("--tui", is_flag=True, help="Watch training in the dashboard."),
@@ -63,32 +64,17 @@ TRAIN_OPTIONS = [
 
 
 
+# The train command's parameters that are not training options, and the one named differently.
+NOT_OPTIONS = ("corpus", "out", "resume", "encoding", "tui", "nproc", "log_jsonl", "tensorboard")
+OPTION_NAMES = {"time_spec": "time"}
+
+
 def build_train_config(params: dict, ctx: click.Context):
-    """TrainConfig from CLI values, plus the names the user actually typed."""
-    from rnngen.training import TrainConfig
-
-    explicit = {
-        name for name in params
-        if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
-    }
-    renames = {"time_spec": "time_s"}
-    explicit = {renames.get(n, n) for n in explicit}
-    config = TrainConfig(
-        level=params["level"], vocab_size=params["vocab_size"], cell=params["cell"],
-        layers=params["layers"], hidden=params["hidden"], embed=params["embed"], dropout=params["dropout"],
-        tie=params["tie"], seq_len=params["seq_len"], batch_size=params["batch_size"], lr=params["lr"],
-        clip=params["clip"], steps=params["steps"], epochs=params["epochs"],
-        time_s=parse_duration(params["time_spec"]) if params["time_spec"] else None,
-        val_frac=params["val_frac"], eval_every=params["eval_every"], seed=params["seed"],
-        device=params["device"], threads=params["threads"], on_nan=params["on_nan"],
-        schedule=params["schedule"], warmup_steps=params["warmup_steps"], precision=params["precision"],
-        eval_tokens=params["eval_tokens"], val_file=str(params["val_file"]) if params["val_file"] else None,
-    )
-    budgets = [n for n in ("steps", "epochs", "time_s") if getattr(config, n) is not None]
-    if len(budgets) > 1:
-        raise RnngenError("give one budget: --steps, --epochs or --time")
-    return config, explicit
-
+    """TrainConfig from CLI values (through the one constructor), plus the names the user typed."""
+    options = {OPTION_NAMES.get(n, n): v for n, v in params.items() if n not in NOT_OPTIONS}
+    options["val_file"] = str(params["val_file"]) if params["val_file"] else None
+    typed = {OPTION_NAMES.get(n, n) for n in params if n not in NOT_OPTIONS and given(ctx, n)}
+    return train_config(options, given=typed)
 
 
 @click.command()

@@ -1,0 +1,161 @@
+"""Every training option in one place: ``TrainConfig``, its defaults, its validation, the one
+constructor every front end uses (``train_config``) and the rules for resuming.
+
+``None`` means "choose for me": ``rnngen.planner`` fills it from the budget, the machine
+and the corpus before training starts. Errors name settings with ``errors.setting`` (the
+CLI writes them as flags, the API as keyword names).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from rnngen.errors import RnngenError, setting
+from rnngen.units import parse_duration
+
+# Options that define the network and its data layout: fixed once training starts.
+SHAPE_OPTIONS = ("level", "cell", "layers", "hidden", "embed", "tie", "vocab_size", "seq_len", "batch_size")
+# The budgets; give at most one (none: the planner's default time).
+BUDGETS = ("steps", "epochs", "time_s")
+# Names accepted besides TrainConfig's own fields (the CLI's spellings).
+ALIASES = {"model": "cell", "time": "time_s", "warmup": "warmup_steps"}
+# How an error names a budget (``time_s`` is given as ``time``).
+_BUDGET_NAMES = {"steps": "steps", "epochs": "epochs", "time_s": "time"}
+MAX_LR = 1e6
+AUTO = "auto"  # what help texts show for an option the planner chooses
+
+
+@dataclass
+class TrainConfig:
+    """Every training option. ``None`` means "choose for me" (see ``rnngen.planner``)."""
+
+    level: str = "char"
+    vocab_size: int | None = None  # word level: cap with <unk>
+    cell: str = "lstm"
+    layers: int | None = None
+    hidden: int | None = None
+    embed: int | None = None
+    dropout: float | None = None
+    tie: bool = False
+    seq_len: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    schedule: str = "cosine"  # or "constant" (after warm-up)
+    min_lr_frac: float = 0.1  # cosine decays to this fraction of the peak
+    warmup_steps: int | None = None
+    weight_decay: float = 0.01
+    clip: float = 1.0  # 0 = no clipping
+    steps: int | None = None  # total steps of the run (resume counts earlier steps)
+    epochs: float | None = None
+    time_s: float | None = None  # total training seconds (resume counts earlier time)
+    val_frac: float = 0.1
+    eval_every: int | None = None  # steps; None = about ten evaluations per run
+    eval_tokens: int | None = None  # validation tokens per evaluation; None = what ~3% of the run affords
+    seed: int = 1337
+    device: str = "auto"
+    threads: int | None = None
+    on_nan: str = "stop"  # or "skip": drop the step, halve the learning rate, go on
+    precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 where the hardware has it
+    val_file: str | None = None  # validate on this text instead of the corpus's last val_frac
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+
+DEFAULTS = TrainConfig()  # the defaults, for help texts
+
+
+def train_config(options: dict, *, given: set[str] | None = None,
+                 budgets: tuple[str, ...] = BUDGETS) -> tuple[TrainConfig, set[str]]:
+    """The one way to build a TrainConfig from options (``rnngen train``, ``rnngen compare``
+    and ``rnngen.train``): names as the API spells them (``model``, ``time`` and ``warmup``
+    included), ``time`` as seconds or a duration like "5m". ``given``: the names the user
+    actually chose (default: all of ``options``), kept for the resume rules. ``budgets``:
+    the budgets the caller offers, named in the one-budget error.
+
+    Returns the config and the given names as TrainConfig fields.
+    """
+    known = {f.name for f in fields(TrainConfig)}
+    values: dict = {}
+    for name, value in options.items():
+        key = ALIASES.get(name, name)
+        if key not in known:
+            choices = ", ".join(sorted(known | set(ALIASES)))
+            raise RnngenError(f"unknown training option {name!r}; known options: {choices}")
+        if key == "time_s" and isinstance(value, str):
+            value = parse_duration(value)
+        values[key] = value
+    chosen = [b for b in budgets if values.get(b) is not None]
+    if len(chosen) > 1:
+        names = [setting(_BUDGET_NAMES[b]) for b in budgets]
+        raise RnngenError(f"give one budget: {', '.join(names[:-1])} or {names[-1]}")
+    explicit = {ALIASES.get(n, n) for n in (options if given is None else given)}
+    return TrainConfig(**values), explicit
+
+
+def validate_config(c: TrainConfig) -> None:
+    """Refuse settings no run can use, naming the setting."""
+    for name in ("steps", "layers", "hidden", "embed", "seq_len", "batch_size", "eval_every", "threads", "warmup_steps",
+                 "eval_tokens"):
+        value = getattr(c, name)
+        if value is not None and value < (0 if name == "warmup_steps" else 1):
+            raise RnngenError(f"{setting(name)} must be at least 1, not {value}")
+    if c.epochs is not None and not c.epochs > 0:
+        raise RnngenError(f"{setting('epochs')} must be more than 0, not {c.epochs}")
+    if c.time_s is not None and not c.time_s > 0:
+        raise RnngenError(f"{setting('time')} must be more than 0")
+    if c.lr is not None and not (0 < c.lr <= MAX_LR):
+        # Past ~1e30 AdamW's step size overflows float32 inside torch (a crash, not a divergence).
+        raise RnngenError(f"{setting('lr')} must be a positive number up to {MAX_LR:g}, not {c.lr}")
+    if not (c.clip >= 0 and math.isfinite(c.clip)):
+        raise RnngenError(f"{setting('clip')} must be 0 (off) or more, not {c.clip}")
+    if c.dropout is not None and not 0 <= c.dropout < 1:
+        raise RnngenError(f"{setting('dropout')} must be in [0, 1), not {c.dropout}")
+    if not 0 <= c.val_frac < 1:
+        raise RnngenError(f"{setting('val_frac')} must be in [0, 1), not {c.val_frac}")
+    if c.schedule not in ("cosine", "constant"):
+        raise RnngenError(f"{setting('schedule')} must be cosine or constant")
+    if c.on_nan not in ("stop", "skip"):
+        raise RnngenError(f"{setting('on_nan')} must be stop or skip")
+    if c.precision not in ("auto", "fp32", "bf16"):
+        raise RnngenError(f"{setting('precision')} must be auto, fp32 or bf16")
+    if c.device not in ("auto", "cpu", "cuda"):
+        raise RnngenError(f"{setting('device')} must be auto, cpu or cuda")
+
+
+def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]) -> TrainConfig:
+    """The config of a resumed run: the checkpoint's, with what the user gave and may change.
+
+    Shape and data layout cannot change (an error if given differently); dropout, the
+    budget, the schedule, evaluation and the machine may. A new budget replaces the old
+    one; the device always comes from this run.
+    """
+    saved = TrainConfig.from_json(saved_doc)
+    for name in SHAPE_OPTIONS:
+        if name in explicit and getattr(config, name) != getattr(saved, name):
+            raise RnngenError(
+                f"{setting(name)} {getattr(config, name)} differs from the checkpoint's "
+                f"{getattr(saved, name)}; the model shape and data layout cannot change on resume"
+            )
+    if "dropout" in explicit:
+        saved = replace(saved, dropout=config.dropout)
+    # Budget, learning rate, clipping, evaluation, threads and device may change.
+    changeable = ("steps", "epochs", "time_s", "lr", "clip", "eval_every", "threads", "device", "on_nan",
+                  "warmup_steps", "weight_decay", "min_lr_frac", "schedule", "precision", "eval_tokens")
+    updates = {name: getattr(config, name) for name in changeable if name in explicit}
+    # The device belongs to this machine, not the run: a GPU run resumes on a CPU-only one.
+    updates["device"] = config.device
+    if {"steps", "epochs", "time_s"} & set(updates):
+        for budget in ("steps", "epochs", "time_s"):
+            updates.setdefault(budget, None)
+    if "val_frac" in explicit and config.val_frac != saved.val_frac:
+        raise RnngenError(f"{setting('val_frac')} cannot change on resume (the validation text would change)")
+    if "val_file" in explicit and config.val_file != saved.val_file:
+        raise RnngenError(f"{setting('val_file')} cannot change on resume (the validation text would change)")
+    return replace(saved, **updates)
