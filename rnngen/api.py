@@ -174,7 +174,7 @@ def run_training(
     group and trains with DistributedDataParallel; only rank 0 calls ``callback``,
     writes metrics and saves checkpoints.
     """
-    from rnngen import distributed
+    from rnngen.training import distributed
     from rnngen.metrics import attach_metrics
     from rnngen.training import Trainer
 

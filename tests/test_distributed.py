@@ -6,7 +6,7 @@ import sys
 
 from rnngen.checkpoint import load_checkpoint
 from rnngen.cli.launcher import relaunch_args
-from rnngen.distributed import torchrun_command
+from rnngen.training.distributed import torchrun_command
 
 from conftest import TINY, run_cli
 

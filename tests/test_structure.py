@@ -23,7 +23,7 @@ FRONT_ENDS = ("rnngen.cli", "rnngen.tui")
 
 @pytest.fixture(scope="module")
 def graph():
-    return grimp.build_graph("rnngen", include_external_packages=True)
+    return grimp.build_graph("rnngen", include_external_packages=True, cache_dir=None)
 
 
 def _cycles(graph) -> list[list[str]]:

@@ -30,7 +30,7 @@ def relaunch_args(ctx: click.Context, skip: tuple[str, ...] = ("nproc",)) -> lis
 
 
 def launch_distributed(ctx: click.Context, params: dict) -> int:
-    from rnngen.distributed import launch
+    from rnngen.training.distributed import launch
 
     if params["nproc"] < 1:
         raise RnngenError("--nproc must be at least 1")

@@ -103,7 +103,7 @@ def train(ctx: click.Context, **params) -> None:
         code = run_training_dashboard(config, corpus, out=params["out"], resume=params["resume"], explicit=explicit)
         ctx.exit(code)
     from rnngen.api import run_training
-    from rnngen.distributed import rank
+    from rnngen.training.distributed import rank
     from rnngen.progress import TrainingProgress
 
     quiet = rank() != 0  # under torchrun only rank 0 speaks

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import subprocess
@@ -33,7 +32,8 @@ import torch
 
 from rnngen.data import StreamBatches, StreamLayout
 from rnngen.errors import RnngenError, setting
-from rnngen.training import StepEvent, Trainer, pick_device
+from rnngen.training.setup import pick_device
+from rnngen.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -124,39 +124,25 @@ class DistributedTrainer(Trainer):
         self._agreed = threading.Event()
         self._full_state: tuple[torch.Tensor, ...] | None = None
         self._dist = dist
-        if r == 0:
-            inner = self.callback
-
-            def scaled(event):  # report the whole job's throughput, not one rank's
-                if isinstance(event, StepEvent):
-                    event.tokens_per_s *= world
-                inner(event)
-
-            self.callback = scaled
+        self.processes = world  # events report the whole job's tokens, not one rank's
 
     # -- the step, and agreeing on what happens next
 
     def train_module(self) -> torch.nn.Module:
         return self.ddp
 
-    def train_step(self):
-        event = super().train_step()
-        world = self.dist_env.world_size
-        loss = event.loss if isinstance(event, StepEvent) else 0.0
+    def agree(self, loss_value: float) -> float:
+        """One all-reduce per step: the mean loss, rank 0's clock, and whether anyone was asked to stop."""
         flags = torch.tensor(
-            [loss, self.elapsed_s if self.dist_env.rank == 0 else 0.0, float(self._requested.is_set())],
+            [loss_value, self.elapsed_s if self.dist_env.rank == 0 else 0.0, float(self._requested.is_set())],
             dtype=torch.float64, device=self.device,
         )
         self._dist.all_reduce(flags)
-        mean_loss, elapsed, stop = flags.tolist()
+        total_loss, elapsed, stop = flags.tolist()
         self._synced_elapsed = elapsed
         if stop > 0:
             self._agreed.set()
-        if isinstance(event, StepEvent):
-            event.loss = mean_loss / world
-            event.bpc = event.loss / math.log(2) / self.chars_per_token
-            self.tokens_seen += (world - 1) * self.layout.batch_size * self.layout.seq_len
-        return event
+        return total_loss / self.dist_env.world_size
 
     def budget_done(self) -> bool:
         if self.total_steps is not None:

@@ -2,8 +2,10 @@
 evaluation, checkpoints and faithful resume.
 
 The loop knows nothing about terminals: it reports what happens through a callback
-(``TrainEvent`` objects) and stops when a ``threading.Event`` is set, so the CLI's
-progress bar and the TUI dashboard drive the very same code.
+(``TrainEvent`` objects, events.py) and stops when a ``threading.Event`` is set, so the
+CLI's progress bar and the TUI dashboard drive the very same code. The schedule and
+budget rules are in schedule.py, the set-up (paths, device, precision, encoding) in
+setup.py, the resume tensors in rnngen/resume_state.py.
 """
 
 from __future__ import annotations
@@ -12,185 +14,40 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from rnngen.checkpoint import (
-    OPTIM_PREFIX,
-    Checkpoint,
-    is_rnngen_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from rnngen.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rnngen.config import TrainConfig, merge_resume_config, validate_config
 from rnngen.corpus import Corpus
-from rnngen.corpus_cache import cache_key, load_encoded, save_encoded
-from rnngen.data import Split, StreamBatches, encode_range, fit_and_encode, plan_layout, split_point, token_counts
-from rnngen.errors import RnngenError, setting
+from rnngen.data import StreamBatches, encode_range, plan_layout, token_counts
+from rnngen.errors import RnngenError
 from rnngen.evaluation import EvalResult, evaluate
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
+from rnngen.resume_state import (
+    optimizer_step_count,
+    restore_hidden_state,
+    restore_optimizer,
+    restore_rng,
+    resume_tensors,
+)
 from rnngen.tokenizers import Tokenizer
-
-# ---- events -------------------------------------------------------------------------
-
-
-@dataclass
-class StartEvent:
-    config: TrainConfig
-    model_config: ModelConfig
-    parameters: int
-    train_tokens: int
-    val_tokens: int
-    vocab_size: int
-    start_step: int
-    total_steps: int | None
-    time_budget_s: float | None
-    out: Path
-    notes: list[str] = field(default_factory=list)
-    plan: str | None = None  # what the budget buys and what was chosen for it
-
-
-@dataclass
-class StepEvent:
-    step: int  # steps completed
-    loss: float
-    bpc: float
-    grad_norm: float  # global norm before clipping
-    clipped: bool
-    lr: float
-    tokens_per_s: float
-    elapsed_s: float  # training time of the whole run, resumes included
-    progress: float  # 0..1 of the budget
-    eta_s: float | None
-    param_grad_norms: dict[str, float] | None = None
-
-
-@dataclass
-class EvalEvent:
-    step: int
-    train_loss: float
-    val: EvalResult | None
-    best: bool
-
-
-@dataclass
-class SavedEvent:
-    step: int
-    path: Path
-    best_path: Path | None
-
-
-@dataclass
-class AlarmEvent:
-    step: int
-    message: str
-    parameter: str
-
-
-@dataclass
-class DoneEvent:
-    step: int
-    reason: str  # "budget", "stopped" or "diverged"
-    out: Path
-    best_path: Path | None
-    val: EvalResult | None
-
-
-TrainEvent = StartEvent | StepEvent | EvalEvent | SavedEvent | AlarmEvent | DoneEvent
-Callback = Callable[[TrainEvent], None]
-
-
-# ---- the trainer ----------------------------------------------------------------------
-
-
-def best_path_for(out: Path) -> Path:
-    """Where the best-by-validation weights live next to the latest checkpoint."""
-    name = out.name
-    stem = name[: -len(".safetensors")] if name.endswith(".safetensors") else name
-    return out.with_name(stem + ".best.safetensors")
-
-
-def default_out(corpus_name: str, level: str, cell: str, folder: Path = Path("checkpoints")) -> Path:
-    """checkpoints/<corpus>-<level>-<cell>.safetensors, numbered so nothing is overwritten."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in corpus_name) or "corpus"
-    base = f"{safe}-{level}-{cell}"
-    candidate = folder / f"{base}.safetensors"
-    n = 2
-    while candidate.exists():
-        candidate = folder / f"{base}-{n}.safetensors"
-        n += 1
-    return candidate
-
-
-def check_out_path(out: Path, *, resuming_from: Path | None) -> None:
-    """Refuse before training starts if ``out`` cannot be written or is someone's file."""
-    if out.exists():
-        if out.is_dir():
-            raise RnngenError(f"{setting('out')} {out} is a folder; give a file path ending in .safetensors")
-        if not is_rnngen_checkpoint(out):
-            raise RnngenError(f"{setting('out')} {out} exists and is not an rnngen checkpoint; refusing to overwrite it")
-        same = resuming_from is not None and out.resolve() == resuming_from.resolve()
-        if not same:
-            raise RnngenError(
-                f"{setting('out')} {out} already holds a checkpoint; resume it with {setting('resume')} {out}, "
-                f"or choose another {setting('out')}"
-            )
-    folder = out.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RnngenError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
-    probe = folder / f".rnngen-write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise RnngenError(f"cannot write checkpoints to {folder}: {exc.strerror or exc}") from None
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RnngenError(f"{setting('device')} cuda was asked for but no CUDA GPU is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """bf16 autocast where it pays: CPUs with AMX or AVX512-BF16, CUDA GPUs with bf16.
-
-    Weights, optimizer state and the loss stay float32; only matmuls and the recurrent
-    kernels run in bf16 (on AMX CPUs that is 2-3x the fp32 throughput).
-    """
-    if precision == "fp32":
-        return None
-    if device.type == "cuda":
-        supported = torch.cuda.is_bf16_supported()
-    else:
-        cpu = getattr(torch, "cpu", None)
-        supported = any(getattr(cpu, probe, lambda: False)()
-                        for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
-    if precision == "bf16" and not supported:
-        raise RnngenError(f"{setting('precision')} bf16 is not supported on this {device.type.upper()}")
-    return torch.bfloat16 if supported else None
-
-
-def encode_corpus(corpus: Corpus, level: str, cut: int, vocab_size: int | None, val_frac: float, *,
-                  text: str | None = None, cacheable: bool = True) -> tuple[Tokenizer, Split, Split]:
-    """Fit and encode, or reuse the cached encoding of a big corpus (memory-mapped)."""
-    key = cache_key(corpus, level, vocab_size, val_frac) if cacheable else None
-    cached = load_encoded(key) if key else None
-    if cached is not None:
-        return cached
-    tokenizer, train, val = fit_and_encode(level, corpus.text if text is None else text, cut, vocab_size)
-    if key:
-        save_encoded(key, tokenizer, train, val)
-    return tokenizer, train, val
+from rnngen.training import schedule
+from rnngen.training.events import AlarmEvent, Callback, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
+from rnngen.training.setup import (
+    autocast_dtype,
+    best_path_for,
+    check_out_path,
+    default_out,
+    encode_corpus,
+    pick_device,
+    training_texts,
+)
 
 
 class Trainer:
@@ -213,6 +70,8 @@ class Trainer:
         # Per-parameter gradient norms in every StepEvent: only the dashboard asks for them.
         self.param_norms_wanted = False
         self.tokens_per_s = 0.0  # training speed, recent steps weighted most
+        self.processes = 1  # processes training together (a DistributedTrainer's world size)
+        self._rate_tokens, self._rate_time = 0.0, 0.0  # exponentially weighted, for tokens_per_s
         resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
         if resumed is not None and not resumed.resumable:
             raise RnngenError(f"{resume} holds weights only (a .best file?); resume from the latest checkpoint")
@@ -220,7 +79,7 @@ class Trainer:
         if resumed is not None:
             config = self._merge_resume_config(config, resumed.train.get("config", {}), explicit or set())
             self.tokenizer: Tokenizer = resumed.tokenizer
-        text, cut, cacheable = self._texts(corpus, config)
+        text, cut, cacheable = training_texts(corpus, config)
         if not text[:cut].strip():
             raise RnngenError("the training part of the corpus is empty")
         # Big corpora: encode straight from the corpus text (no train/val copies); only
@@ -280,24 +139,6 @@ class Trainer:
 
     # -- setup helpers
 
-    @staticmethod
-    def _texts(corpus: Corpus, config: TrainConfig) -> tuple[str, int, bool]:
-        """The text to encode, where validation starts in it, and whether it may be cached.
-
-        With ``val_file`` the validation text is that file, appended after the corpus (so
-        one vocabulary covers both, as with a held-out tail); otherwise the corpus's
-        last ``val_frac``.
-        """
-        if config.val_file is None:
-            return corpus.text, split_point(corpus.text, config.val_frac), True
-        from rnngen.corpus import load_corpus
-
-        try:
-            val = load_corpus(config.val_file)
-        except RnngenError as exc:
-            raise RnngenError(f"validation file: {exc.marked}") from None
-        return corpus.text + val.text, len(corpus.text), False
-
     def _plan(self, config: TrainConfig) -> TrainConfig:
         """Choose every option left out, timing candidate shapes for a --time budget."""
         vocab = self.tokenizer.vocab_size
@@ -339,75 +180,31 @@ class Trainer:
         self.lr_scale = float(train.get("lr_scale", 1.0))
         if int(train.get("train_tokens", self.train_split.tokens)) != self.train_split.tokens:
             self.notes.append("the corpus differs from the one this checkpoint was trained on")
-        names = dict(self.model.named_parameters())
-        opt_state = self.optimizer.state
-        for name, p in names.items():
-            m = ckpt.tensors.get(f"{OPTIM_PREFIX}exp_avg.{name}")
-            v = ckpt.tensors.get(f"{OPTIM_PREFIX}exp_avg_sq.{name}")
-            if m is None or v is None:
-                raise RnngenError(f"{ckpt.path}: optimizer state for {name} is missing")
-            if m.shape != p.shape or v.shape != p.shape:
-                raise RnngenError(f"{ckpt.path}: optimizer state for {name} has the wrong shape")
-            opt_state[p] = {
-                "step": torch.tensor(float(train.get("optim_step", self.step))),
-                "exp_avg": m.to(self.device, torch.float32).clone(),
-                "exp_avg_sq": v.to(self.device, torch.float32).clone(),
-            }
-        carried = []
-        for i in range(2 if self.model_config.cell == "lstm" else 1):
-            t = ckpt.tensors.get(f"train.state.{i}")
-            expected = (self.model_config.layers, self.layout.batch_size, self.model_config.hidden)
-            if t is None or tuple(t.shape) != expected:
-                carried = list(self.model.init_state(self.layout.batch_size, self.device))
-                break
-            carried.append(t.to(self.device, torch.float32).clone())
-        self.state = tuple(carried)
-        rng = ckpt.tensors.get("train.rng")
-        if rng is not None and rng.dtype == torch.uint8:
-            try:
-                torch.set_rng_state(rng.clone())
-            except RuntimeError:
-                self.notes.append("could not restore the random-number state; dropout will differ")
+        restore_optimizer(ckpt, self.model, self.optimizer, self.device, float(train.get("optim_step", self.step)))
+        shape = (self.model_config.layers, self.layout.batch_size, self.model_config.hidden)
+        carried = restore_hidden_state(ckpt, 2 if self.model_config.cell == "lstm" else 1, shape, self.device)
+        self.state = carried if carried is not None else self.model.init_state(self.layout.batch_size, self.device)
+        if not restore_rng(ckpt):
+            self.notes.append("could not restore the random-number state; dropout will differ")
 
     def _total_steps(self) -> int | None:
-        c = self.config
-        if c.steps is not None:
-            return c.steps
-        if c.epochs is not None:
-            return max(1, math.ceil(c.epochs * self.layout.windows_per_epoch))
-        return None
+        return schedule.total_steps(self.config, self.layout.windows_per_epoch)
 
-    # -- schedule
+    # -- schedule (the rules live in schedule.py; a DistributedTrainer reads the agreed clock)
 
     def progress(self) -> float:
         """Share of the budget used, 0..1: by steps, or by training time for --time."""
-        if self.total_steps is not None:
-            return min(1.0, self.step / max(self.total_steps, 1))
-        return min(1.0, self.elapsed_s / self.config.time_s)
+        return schedule.progress(self.step, self.total_steps, self.elapsed_s, self.config.time_s)
 
     def learning_rate(self) -> float:
-        c = self.config
-        warm = c.warmup_steps or 0
-        if self.step < warm:
-            factor = (self.step + 1) / warm
-        elif c.schedule == "constant":
-            factor = 1.0
-        else:
-            cosine = 0.5 * (1.0 + math.cos(math.pi * self.progress()))
-            factor = c.min_lr_frac + (1.0 - c.min_lr_frac) * cosine
-        return c.lr * factor * self.lr_scale
+        return schedule.learning_rate(self.config, self.step, self.progress(), self.lr_scale)
 
     def budget_done(self) -> bool:
-        if self.total_steps is not None:
-            return self.step >= self.total_steps
-        return self.elapsed_s >= self.config.time_s
+        return schedule.budget_done(self.step, self.total_steps, self.elapsed_s, self.config.time_s)
 
     def eval_due(self, last_eval_step: int, last_eval_time: float) -> bool:
-        if self.config.eval_every:
-            return self.step - last_eval_step >= self.config.eval_every
-        if self.total_steps is not None:
-            return self.step - last_eval_step >= max(1, self.total_steps // 10)
-        return self.elapsed_s - last_eval_time >= self.config.time_s / 10
+        return schedule.eval_due(self.config, self.step, self.total_steps, self.elapsed_s,
+                                 last_eval_step, last_eval_time)
 
     # -- one step
 
@@ -415,8 +212,13 @@ class Trainer:
         """The module that runs forward and backward: the model, or its DistributedDataParallel wrapper."""
         return self.model
 
+    def agree(self, loss_value: float) -> float:
+        """The step's loss as the whole job saw it (one process: its own)."""
+        return loss_value
+
     def train_step(self) -> StepEvent | AlarmEvent:
         """One window forward and back; the update is applied only if everything is finite."""
+        t0 = time.perf_counter()
         model, opt = self.train_module(), self.optimizer
         window = self.step % self.layout.windows_per_epoch
         if window == 0:
@@ -436,7 +238,9 @@ class Trainer:
         norms = torch._foreach_norm([p.grad for p in params])
         total = torch.linalg.vector_norm(torch.stack(norms)).item()
         loss_value = loss.item()
-        if not (math.isfinite(loss_value) and math.isfinite(total)):
+        finite = math.isfinite(loss_value) and math.isfinite(total)
+        mean_loss = self.agree(loss_value if finite else 0.0)
+        if not finite:
             return self._alarm(loss_value, params, norms)
         clipped = bool(self.config.clip) and total > self.config.clip
         if clipped:
@@ -444,12 +248,20 @@ class Trainer:
         opt.step()
         self.state = detach_state(new_state)
         self.step += 1
-        self.tokens_seen += y.numel()
+        self.tokens_seen += y.numel() * self.processes
+        dt = time.perf_counter() - t0
+        # Exponentially weighted tokens/s: steady, yet follows changes within ~10 steps.
+        tokens = self.layout.batch_size * self.layout.seq_len
+        self._rate_tokens = self._rate_tokens * 0.9 + tokens
+        self._rate_time = self._rate_time * 0.9 + dt
+        self.tokens_per_s = self._rate_tokens / max(self._rate_time, 1e-9)
+        step_s = self._rate_time / max(self._rate_tokens, 1) * tokens
         return StepEvent(
-            step=self.step, loss=loss_value,
-            bpc=loss_value / math.log(2) / self.chars_per_token,
-            grad_norm=total, clipped=clipped, lr=lr, tokens_per_s=0.0,
-            elapsed_s=self.elapsed_s, progress=0.0, eta_s=None,
+            step=self.step, loss=mean_loss,
+            bpc=mean_loss / math.log(2) / self.chars_per_token,
+            grad_norm=total, clipped=clipped, lr=lr, tokens_per_s=self.tokens_per_s * self.processes,
+            elapsed_s=self.elapsed_s + dt, progress=self.progress(),
+            eta_s=schedule.eta(self.step, self.total_steps, self.elapsed_s, self.config.time_s, step_s),
             param_grad_norms=self._param_norms(params, norms) if self.param_norms_wanted else None,
         )
 
@@ -504,18 +316,8 @@ class Trainer:
     def checkpoint(self, *, with_optimizer: bool = True) -> Checkpoint:
         tensors: dict[str, torch.Tensor] = dict(self.model.state_dict())
         if with_optimizer:
-            for name, p in self.model.named_parameters():
-                st = self.optimizer.state.get(p)
-                if st:
-                    tensors[f"{OPTIM_PREFIX}exp_avg.{name}"] = st["exp_avg"]
-                    tensors[f"{OPTIM_PREFIX}exp_avg_sq.{name}"] = st["exp_avg_sq"]
-            for i, s in enumerate(self.state):
-                tensors[f"train.state.{i}"] = s
-            tensors["train.rng"] = torch.get_rng_state()
-        optim_step = None
-        for st in self.optimizer.state.values():
-            optim_step = float(st["step"])
-            break
+            tensors.update(resume_tensors(self.model, self.optimizer, self.state))
+        optim_step = optimizer_step_count(self.optimizer)
         train = {
             "step": self.step,
             "optim_step": optim_step if optim_step is not None else self.step,
@@ -569,7 +371,6 @@ class Trainer:
         reason = "budget"
         last_eval_step, last_eval_time = self.step, self.elapsed_s
         recent_loss = float("nan")
-        rate_tokens, rate_time = 0, 0.0
         val: EvalResult | None = None
         while not self.budget_done():
             if stop.is_set():
@@ -586,15 +387,7 @@ class Trainer:
                     continue
                 reason = "diverged"
                 break
-            dt = time.perf_counter() - t0
-            # Exponentially weighted tokens/s: steady, yet follows changes within ~10 steps.
-            rate_tokens = rate_tokens * 0.9 + self.layout.batch_size * self.layout.seq_len
-            rate_time = rate_time * 0.9 + dt
             recent_loss = event.loss if math.isnan(recent_loss) else 0.9 * recent_loss + 0.1 * event.loss
-            event.tokens_per_s = self.tokens_per_s = rate_tokens / max(rate_time, 1e-9)
-            event.elapsed_s = self.elapsed_s + dt
-            event.progress = self.progress()
-            event.eta_s = self._eta(rate_time / max(rate_tokens, 1) * self.layout.batch_size * self.layout.seq_len)
             self.callback(event)
             # The budget is wall-clock time: the step, reporting it, evaluating and saving.
             # Only the hooks (the dashboard's probes and pauses) are left out.
@@ -614,8 +407,3 @@ class Trainer:
         done = DoneEvent(self.step, reason, self.out, self.best_path if self.best_path.exists() else None, val)
         self.callback(done)
         return done
-
-    def _eta(self, last_step_s: float) -> float | None:
-        if self.total_steps is not None:
-            return max(0, self.total_steps - self.step) * last_step_s
-        return max(0.0, self.config.time_s - self.elapsed_s)

@@ -1,0 +1,118 @@
+"""What a run needs before its first step: where checkpoints go, which device and precision,
+and the encoded corpus (reused from the cache for big corpora)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from rnngen.checkpoint import is_rnngen_checkpoint
+from rnngen.config import TrainConfig
+from rnngen.corpus import Corpus, load_corpus
+from rnngen.corpus_cache import cache_key, load_encoded, save_encoded
+from rnngen.data import Split, fit_and_encode, split_point
+from rnngen.errors import RnngenError, setting
+from rnngen.tokenizers import Tokenizer
+
+
+def best_path_for(out: Path) -> Path:
+    """Where the best-by-validation weights live next to the latest checkpoint."""
+    name = out.name
+    stem = name[: -len(".safetensors")] if name.endswith(".safetensors") else name
+    return out.with_name(stem + ".best.safetensors")
+
+
+def default_out(corpus_name: str, level: str, cell: str, folder: Path = Path("checkpoints")) -> Path:
+    """checkpoints/<corpus>-<level>-<cell>.safetensors, numbered so nothing is overwritten."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in corpus_name) or "corpus"
+    base = f"{safe}-{level}-{cell}"
+    candidate = folder / f"{base}.safetensors"
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{base}-{n}.safetensors"
+        n += 1
+    return candidate
+
+
+def check_out_path(out: Path, *, resuming_from: Path | None) -> None:
+    """Refuse before training starts if ``out`` cannot be written or is someone's file."""
+    if out.exists():
+        if out.is_dir():
+            raise RnngenError(f"{setting('out')} {out} is a folder; give a file path ending in .safetensors")
+        if not is_rnngen_checkpoint(out):
+            raise RnngenError(f"{setting('out')} {out} exists and is not an rnngen checkpoint; refusing to overwrite it")
+        same = resuming_from is not None and out.resolve() == resuming_from.resolve()
+        if not same:
+            raise RnngenError(
+                f"{setting('out')} {out} already holds a checkpoint; resume it with {setting('resume')} {out}, "
+                f"or choose another {setting('out')}"
+            )
+    folder = out.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RnngenError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    probe = folder / f".rnngen-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RnngenError(f"cannot write checkpoints to {folder}: {exc.strerror or exc}") from None
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RnngenError(f"{setting('device')} cuda was asked for but no CUDA GPU is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """bf16 autocast where it pays: CPUs with AMX or AVX512-BF16, CUDA GPUs with bf16.
+
+    Weights, optimizer state and the loss stay float32; only matmuls and the recurrent
+    kernels run in bf16 (on AMX CPUs that is 2-3x the fp32 throughput).
+    """
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    else:
+        cpu = getattr(torch, "cpu", None)
+        supported = any(getattr(cpu, probe, lambda: False)()
+                        for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    if precision == "bf16" and not supported:
+        raise RnngenError(f"{setting('precision')} bf16 is not supported on this {device.type.upper()}")
+    return torch.bfloat16 if supported else None
+
+
+def encode_corpus(corpus: Corpus, level: str, cut: int, vocab_size: int | None, val_frac: float, *,
+                  text: str | None = None, cacheable: bool = True) -> tuple[Tokenizer, Split, Split]:
+    """Fit and encode, or reuse the cached encoding of a big corpus (memory-mapped)."""
+    key = cache_key(corpus, level, vocab_size, val_frac) if cacheable else None
+    cached = load_encoded(key) if key else None
+    if cached is not None:
+        return cached
+    tokenizer, train, val = fit_and_encode(level, corpus.text if text is None else text, cut, vocab_size)
+    if key:
+        save_encoded(key, tokenizer, train, val)
+    return tokenizer, train, val
+
+
+def training_texts(corpus: Corpus, config: TrainConfig) -> tuple[str, int, bool]:
+    """The text to encode, where validation starts in it, and whether it may be cached.
+
+    With ``val_file`` the validation text is that file, appended after the corpus (so
+    one vocabulary covers both, as with a held-out tail); otherwise the corpus's
+    last ``val_frac``.
+    """
+    if config.val_file is None:
+        return corpus.text, split_point(corpus.text, config.val_frac), True
+    try:
+        val = load_corpus(config.val_file)
+    except RnngenError as exc:
+        raise RnngenError(f"validation file: {exc.marked}") from None
+    return corpus.text + val.text, len(corpus.text), False
