@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnngen.corpus import Corpus, corpora_dir
+from rnngen.builtin_corpora import corpora_dir
+from rnngen.corpus import Corpus
 from rnngen.data import Split
 from rnngen.tokenizers import Tokenizer, tokenizer_from_json
 
