@@ -14,10 +14,9 @@ writers, and distributed training when started under ``torchrun``.
 
 from __future__ import annotations
 
-import codecs
 import threading
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from rnngen.errors import RnngenError
 
@@ -54,7 +53,7 @@ class Model:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"<rnngen.Model {c.cell.upper()} {c.layers}x{c.hidden} {self.level} vocab {self.vocab_size}"
+        return (f"<rnngen.Model {c.label} {self.level} vocab {self.vocab_size}"
                 f" step {self.train_info.get('step')} from {self.path}>")
 
     # -- generation
@@ -94,6 +93,8 @@ class Model:
         ``prime + "".join(m.stream(...))`` equals ``m.sample(...)`` with the same arguments.
         """
         ids = (int(new[0]) for new in self._generate(prime, length, temp, top_k, top_p, seed, 1))
+        from rnngen.tokenizers import text_pieces
+
         yield from text_pieces(self.tokenizer, ids, after=prime)
 
     # -- analysis
@@ -118,35 +119,6 @@ class Model:
             if callable(fn):
                 return fn(self.net, self.tokenizer, text, **options)
         raise RnngenError("rnngen.probes has no inspection entry point")
-
-
-def text_pieces(tokenizer, ids: Iterable[int], *, after: str = "") -> Iterator[str]:
-    """Turn a stream of token ids into a stream of text pieces.
-
-    Word tokens get the spaces ``decode`` would give them; byte-level BPE tokens that
-    split a character are held back until the character is complete.
-    """
-    level = tokenizer.level
-    if level == "word":
-        from rnngen.tokenizers import join_words
-
-        last = after[-1:]
-        for i in ids:
-            piece = join_words([tokenizer.token_text(i)], after=last)
-            last = piece[-1:] if piece else last
-            yield piece
-    elif hasattr(tokenizer, "token_bytes"):
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        for i in ids:
-            piece = decoder.decode(tokenizer.token_bytes(i))
-            if piece:
-                yield piece
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            yield tail
-    else:
-        for i in ids:
-            yield tokenizer.token_text(i)
 
 
 def load(path: str | Path) -> Model:

@@ -19,9 +19,10 @@ from rnngen.corpus import Corpus
 from rnngen.errors import RnngenError, setting
 from rnngen.live import LiveSession, ProbeEvent
 from rnngen.model import CELLS
+from rnngen.probe_stats import describe_decay_ratio
+from rnngen.sparkline import mean, sparkline
 from rnngen.training import DoneEvent, EvalEvent, StepEvent, TrainConfig, Trainer
 
-BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def parse_models(spec: str) -> list[str]:
@@ -44,7 +45,7 @@ class CellResult:
     seconds: float
     val_loss: float | None
     val_bpc: float | None
-    decay_ratio: float  # ||dL/dh_1|| / ||dL/dh_T||, top layer, on the shared validation window
+    decay_ratio: float | None  # ||dL/dh_1|| / ||dL/dh_T||, top layer, on the shared validation window
     profile: list[float]  # top layer ||dL/dh_t||, t = 1..T
     curve: list[tuple[int, float]] = field(default_factory=list)  # (step, train loss), thinned
     val_curve: list[tuple[int, float]] = field(default_factory=list)
@@ -145,28 +146,9 @@ def _forward_stop(stop: threading.Event, session: LiveSession) -> None:
 # ---- text report ------------------------------------------------------------------------
 
 
-def log_sparkline(values: list[float], width: int = 48, *, lo: float | None = None, hi: float | None = None) -> str:
-    """log10 of ``values`` as one line of blocks (blank where the gradient vanished to 0)."""
-    n = len(values)
-    if n > width:
-        values = [sum(values[i * n // width:(i + 1) * n // width]) / max(1, (i + 1) * n // width - i * n // width)
-                  for i in range(width)]
-    logs = [math.log10(v) if v > 0 and math.isfinite(v) else None for v in values]
-    finite = [v for v in logs if v is not None]
-    if not finite:
-        return " " * len(values)
-    lo = min(finite) if lo is None else lo
-    hi = max(finite) if hi is None else hi
-    span = (hi - lo) or 1.0
-    return "".join(" " if v is None else BLOCKS[max(0, min(7, int((v - lo) / span * 7.999)))] for v in logs)
-
-
 def fmt_ratio(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    if value == 0:
-        return "0 (vanished)"
-    return f"{value:.1e}" if value < 0.01 or value >= 1000 else f"{value:.3f}"
+    """A decay ratio in the report's number format."""
+    return describe_decay_ratio(value, lambda r: f"{r:.1e}" if r < 0.01 or r >= 1000 else f"{r:.3f}", missing="-")
 
 
 def text_report(results: list[CellResult], width: int = 48) -> str:
@@ -186,5 +168,5 @@ def text_report(results: list[CellResult], width: int = 48) -> str:
                      f"(log scale, shared axis{f' 1e{math.floor(lo)}..1e{math.ceil(hi)}' if finite else ''}):")
         lines.append(f"{'':5}  t=1 (oldest){'':>{max(1, width - 22)}}t=T")
         for r in results:
-            lines.append(f"{r.cell:<5} |{log_sparkline(r.profile, width, lo=lo, hi=hi)}|")
+            lines.append(f"{r.cell:<5} |{sparkline(r.profile, width, log=True, how=mean, lo=lo, hi=hi)}|")
     return "\n".join(lines)

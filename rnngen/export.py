@@ -110,7 +110,7 @@ def export_lstmvis(model: RNNLanguageModel, tokenizer, text: str, folder: Path, 
         types.append(f"        {{type: state, layer: {k + 1}, path: states{k + 1}}}")
         types.append(f"        {{type: output, layer: {k + 1}, path: output{k + 1}}}")
     c = model.config
-    description = (f"rnngen {c.cell.upper()} {c.layers}x{c.hidden}, {tokenizer.level} level; "
+    description = (f"rnngen {c.label}, {tokenizer.level} level; "
                    f"states{'' if cell_kind == 'c' else ' (= outputs, no cell state)'} per layer")
     yml = (
         f"name: {_yaml_str(name)}\n"

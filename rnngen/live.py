@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from rnngen.model import RNNLanguageModel
-from rnngen.probes import grad_decay_ratio, inspect_ids
+from rnngen.probe_stats import grad_decay_ratio
+from rnngen.probes import inspect_ids
 from rnngen.sampling import SamplingConfig, sample_text
 from rnngen.training import DoneEvent, EvalEvent, TrainEvent, Trainer
 
@@ -37,7 +38,7 @@ class ProbeEvent:
     grad_norms: list[list[float]]  # [layer][t] = ||dL/dh_t|| (L = loss at the window's last step)
     hidden: list[list[float]]  # [t][unit], top layer, the probe window
     tokens: list[str]  # the window's input tokens, as text
-    decay_ratio: float  # ||dL/dh_1|| / ||dL/dh_T|| on the top layer (0: vanished below float32)
+    decay_ratio: float | None  # ||dL/dh_1|| / ||dL/dh_T|| on the top layer (0: vanished; None: unknown)
     seconds: float  # what the probe cost
 
 
@@ -67,14 +68,9 @@ class Unroll:
     loss: float
 
     @property
-    def decay_ratio(self) -> float:
-        return decay_ratio(self.grad_norms[-1])
-
-
-def decay_ratio(profile: list[float]) -> float:
-    """||dL/dh_1|| / ||dL/dh_T||: 1 = no decay, 0 = the gradient vanished (nan if unknown)."""
-    ratio = grad_decay_ratio(profile)
-    return float("nan") if ratio is None else ratio
+    def decay_ratio(self) -> float | None:
+        """||dL/dh_1|| / ||dL/dh_T|| on the top layer: 1 = no decay, 0 = vanished, None = unknown."""
+        return grad_decay_ratio(self.grad_norms[-1])
 
 
 def gradient_through_time(model: RNNLanguageModel, ids: torch.Tensor) -> Unroll:

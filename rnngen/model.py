@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rnngen.errors import RnngenError, setting
+from rnngen.units import model_label
 
 CELLS = ("lstm", "gru", "rnn")
 # Rows per gate block in weight_ih/weight_hh, in torch's order.
@@ -41,6 +42,11 @@ class ModelConfig:
     layers: int = 2
     dropout: float = 0.0
     tie: bool = False
+
+    @property
+    def label(self) -> str:
+        """'LSTM 2x256'."""
+        return model_label(self.cell, self.layers, self.hidden)
 
     def validate(self) -> None:
         if not isinstance(self.cell, str) or self.cell not in CELLS:

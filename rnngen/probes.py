@@ -28,7 +28,6 @@ training loop all call it.
 
 from __future__ import annotations
 
-import codecs
 import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -39,14 +38,11 @@ import torch.nn.functional as F
 
 from rnngen.errors import RnngenError
 from rnngen.model import GATE_NAMES, RNNLanguageModel, State
+from rnngen.probe_stats import SIGMOID_GATES, gate_saturation, grad_decay_ratio
 from rnngen.sampling import SamplingConfig, StepModel, choose_tokens, next_token_probs, start_ids
-from rnngen.tokenizers import Tokenizer, join_words
+from rnngen.tokenizers import Tokenizer
 
 LOSSES = ("last", "mean")
-# Gates squashed by a sigmoid, whose saturation (near 0 or 1) means "closed"/"open".
-SIGMOID_GATES = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update"), "rnn": ()}
-SATURATION_LOW = 0.1
-SATURATION_HIGH = 0.9
 JSON_DECIMALS = 6  # hidden states, cells and gates in to_json(): plenty for values near [-1, 1]
 
 
@@ -119,94 +115,6 @@ class InspectionRecord:
         if self.unknown:
             doc["unknown"] = list(self.unknown)
         return doc
-
-
-# ---- helpers on plain arrays ------------------------------------------------------------
-
-
-def gate_saturation(
-    values: np.ndarray, low: float = SATURATION_LOW, high: float = SATURATION_HIGH
-) -> tuple[np.ndarray, np.ndarray]:
-    """(T, H) gate activations -> per unit, the share of steps < low and the share > high."""
-    values = np.asarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"gate values must be (time, units), got shape {values.shape}")
-    if values.shape[0] == 0:
-        zeros = np.zeros(values.shape[1], dtype=np.float64)
-        return zeros, zeros.copy()
-    return (values < low).mean(axis=0), (values > high).mean(axis=0)
-
-
-def last_scored_index(norms: Sequence[float]) -> int | None:
-    """The last position with a non-zero gradient (the state that made the last scored guess)."""
-    nonzero = np.flatnonzero(np.asarray(norms, dtype=np.float64) > 0)
-    return int(nonzero[-1]) if nonzero.size else None
-
-
-def grad_decay_ratio(norms: Sequence[float]) -> float | None:
-    """||dL/dh_1|| / ||dL/dh_T||: how much of the gradient reaches the start of the window.
-
-    T is the last step with a non-zero gradient (the final token's state predicts
-    nothing that is scored). None when there is no such pair of steps. Near 0 means the
-    gradient vanished on its way back; near or above 1 means it survived.
-    """
-    norms = np.asarray(norms, dtype=np.float64)
-    end = last_scored_index(norms)
-    if end is None or end == 0:
-        return None
-    return float(norms[0] / norms[end])
-
-
-def grad_decay_per_step(norms: Sequence[float]) -> float | None:
-    """The average factor the gradient norm is multiplied by per step back in time."""
-    ratio = grad_decay_ratio(norms)
-    end = last_scored_index(norms)
-    if ratio is None or end is None or ratio <= 0:
-        return 0.0 if ratio == 0 else None
-    return float(ratio ** (1.0 / end))
-
-
-def most_active_units(values: np.ndarray, n: int = 5) -> list[tuple[int, float]]:
-    """(T, H) activations -> the n units with the largest mean |activation|, with that mean."""
-    values = np.asarray(values)
-    if values.size == 0:
-        return []
-    mean_abs = np.abs(values).mean(axis=0)
-    order = np.argsort(-mean_abs, kind="stable")[:n]
-    return [(int(u), float(mean_abs[u])) for u in order]
-
-
-def entropy_of(probs: Sequence[float]) -> float:
-    """Entropy in nats of a probability vector."""
-    p = np.asarray(probs, dtype=np.float64)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
-
-
-def display_pieces(tokenizer: Tokenizer, ids: Sequence[int], after: str = "") -> list[str]:
-    """The text of each token as it appears in the decoded text ("".join == decode).
-
-    At word level each piece carries the space that goes before the word; with
-    byte-level tokens (BPE), a character split over several tokens belongs to the token
-    that completes it (the ones before it are empty).
-    """
-    token_bytes = getattr(tokenizer, "token_bytes", None)
-    if token_bytes is not None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pieces = [decoder.decode(token_bytes(int(i))) for i in ids]
-        tail = decoder.decode(b"", final=True)
-        if pieces and tail:
-            pieces[-1] += tail
-        return pieces
-    if tokenizer.level != "word":
-        return [tokenizer.token_text(int(i)) for i in ids]
-    pieces: list[str] = []
-    prev = after
-    for i in ids:
-        piece = join_words([tokenizer.token_text(int(i))], after=prev[-1:])
-        pieces.append(piece)
-        prev = piece if piece else prev
-    return pieces
 
 
 def encode_text(tokenizer: Tokenizer, text: str) -> tuple[np.ndarray, list[str]]:

@@ -71,7 +71,7 @@ class TrainingProgress:
             budget = (f"{event.total_steps} steps" if event.total_steps is not None
                       else f"{_duration(event.time_budget_s)} of training")
             self.say(
-                f"[bold]{m.cell.upper()} {m.layers}x{m.hidden}[/] embed {m.embed}, {event.parameters:,} parameters, "
+                f"[bold]{m.label}[/] embed {m.embed}, {event.parameters:,} parameters, "
                 f"{event.config.level} vocab {event.vocab_size}; {event.train_tokens:,} train / "
                 f"{event.val_tokens:,} val tokens; batch {event.config.batch_size} x seq {event.config.seq_len}; "
                 f"{budget}" + (f", from step {event.start_step}" if event.start_step else "")

@@ -7,8 +7,9 @@ small JSON document stored inside the checkpoint, so a checkpoint decodes on its
 
 from __future__ import annotations
 
+import codecs
 import re
-from typing import Iterable, Protocol
+from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -223,6 +224,48 @@ def join_words(words: list[str], after: str = "") -> str:
         out.append(w)
         prev = w[-1:] if w != "\n" else "\n"
     return "".join(out)
+
+
+def token_pieces(tokenizer: Tokenizer, ids: Iterable[int], after: str = "") -> Iterator[str]:
+    """The text each token adds, one piece per token, then one last piece: the text of bytes
+    left over at the end (byte-level BPE; else "").
+
+    Word tokens carry the space that goes before them (``after`` is the text already
+    written); with byte-level tokens a character split over several tokens belongs to
+    the token that completes it (the ones before it are empty). ``"".join`` of all the
+    pieces equals ``decode``.
+    """
+    token_bytes = getattr(tokenizer, "token_bytes", None)
+    if token_bytes is not None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for i in ids:
+            yield decoder.decode(token_bytes(int(i)))
+        yield decoder.decode(b"", final=True)
+        return
+    if tokenizer.level == "word":
+        last = after[-1:]
+        for i in ids:
+            piece = join_words([tokenizer.token_text(int(i))], after=last)
+            last = piece[-1:] if piece else last
+            yield piece
+    else:
+        for i in ids:
+            yield tokenizer.token_text(int(i))
+    yield ""
+
+
+def display_pieces(tokenizer: Tokenizer, ids: Iterable[int], after: str = "") -> list[str]:
+    """One piece of text per token, as it appears in the decoded text ("".join == decode)."""
+    pieces = list(token_pieces(tokenizer, ids, after))
+    tail = pieces.pop()
+    if pieces and tail:
+        pieces[-1] += tail
+    return pieces
+
+
+def text_pieces(tokenizer: Tokenizer, ids: Iterable[int], *, after: str = "") -> Iterator[str]:
+    """A stream of token ids as a stream of text (empty pieces skipped): for streaming output."""
+    return (piece for piece in token_pieces(tokenizer, ids, after) if piece)
 
 
 def build_tokenizer(level: str, text: str, vocab_size: int | None = None) -> Tokenizer:

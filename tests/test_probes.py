@@ -13,18 +13,10 @@ from hypothesis import strategies as st
 
 from rnngen.errors import RnngenError
 from rnngen.model import GATE_NAMES, ModelConfig, RNNLanguageModel
-from rnngen.probes import (
-    display_pieces,
-    gate_saturation,
-    grad_decay_per_step,
-    grad_decay_ratio,
-    inspect_ids,
-    inspect_text,
-    most_active_units,
-    sample_with_details,
-)
+from rnngen.probe_stats import gate_saturation, grad_decay_per_step, grad_decay_ratio, most_active_units
+from rnngen.probes import inspect_ids, inspect_text, sample_with_details
 from rnngen.sampling import SamplingConfig, StepModel, generate
-from rnngen.tokenizers import CharTokenizer, WordTokenizer
+from rnngen.tokenizers import CharTokenizer, WordTokenizer, display_pieces
 
 CELLS = ("lstm", "gru", "rnn")
 

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from textual.widgets import ContentSwitcher, Input, OptionList
 
 from rnngen.checkpoint import load_checkpoint
-from rnngen.probes import most_active_units
+from rnngen.probe_stats import most_active_units
 from rnngen.tui.app import InspectApp
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker

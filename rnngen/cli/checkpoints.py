@@ -92,7 +92,7 @@ def info(ckpt: Path, as_json: bool) -> None:
         return
     m = loaded.model_config
     click.echo(f"checkpoint   {ckpt}  (format {doc['format']}{', resumable' if doc['resumable'] else ', weights only'})")
-    click.echo(f"model        {m.cell.upper()} {m.layers}x{m.hidden}, embed {m.embed}, dropout {m.dropout}"
+    click.echo(f"model        {m.label}, embed {m.embed}, dropout {m.dropout}"
                f"{', tied' if m.tie else ''}")
     click.echo(f"parameters   {doc['parameters']:,}")
     sample_vocab = "".join(loaded.tokenizer.vocab[:40]) if doc["level"] == "char" else " ".join(loaded.tokenizer.vocab[:15])

@@ -13,7 +13,7 @@ from rnngen.cli.common import given, stop_on_signals
 from rnngen.config import AUTO, train_config
 from rnngen.config import DEFAULTS as D
 from rnngen.errors import RnngenError
-from rnngen.units import format_duration, model_label
+from rnngen.units import format_duration
 
 
 @click.command()
@@ -92,8 +92,7 @@ def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps:
         from rnngen.training import DoneEvent, StartEvent
 
         if isinstance(event, StartEvent):
-            m = event.model_config
-            say(f"training {model_label(cell, m.layers, m.hidden)} "
+            say(f"training {event.model_config.label} "
                 f"({event.parameters:,} parameters, {budget})…")
         elif isinstance(event, DoneEvent):
             val = f"val loss {event.val.loss:.4f}" if event.val else "no validation text"

@@ -6,34 +6,12 @@ Both are thin shells: the numbers come from rnngen.probes, the screens from rnng
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
 import click
 
 from rnngen.errors import RnngenError
-
-SPARK = "▁▂▃▄▅▆▇█"
-
-
-def log_sparkline(values, width: int = 60) -> str:
-    """A one-line log-scale sparkline of positive values (zeros are blanks), binned to width."""
-    vals = [float(v) for v in values]
-    if not vals:
-        return ""
-    bins = max(1, math.ceil(len(vals) / width))
-    logs: list[float | None] = []
-    for start in range(0, len(vals), bins):
-        chunk = [math.log10(v) for v in vals[start:start + bins] if v > 0 and math.isfinite(v)]
-        logs.append(sum(chunk) / len(chunk) if chunk else None)
-    present = [v for v in logs if v is not None]
-    if not present:
-        return " " * len(logs)
-    lo, hi = min(present), max(present)
-    span = hi - lo or 1.0
-    return "".join(" " if v is None else SPARK[min(7, int((v - lo) / span * 7.999))] for v in logs)
-
 
 def _show(text: str) -> str:
     """Text on one line: line breaks and tabs escaped."""
@@ -134,19 +112,20 @@ def inspect(ckpt: Path, text: str | None, file: Path | None, as_json: bool, top_
 
 
 def _print_summary(ckpt: Path, loaded, record) -> None:
-    from rnngen.probes import (
-        display_pieces,
+    from rnngen.probe_stats import (
         gate_saturation,
         grad_decay_per_step,
         grad_decay_ratio,
         last_scored_index,
         most_active_units,
     )
+    from rnngen.sparkline import mean, sparkline
+    from rnngen.tokenizers import display_pieces
 
     m = loaded.model_config
     echo = click.echo
     T = record.num_tokens
-    echo(f"checkpoint   {ckpt}: {m.cell.upper()} {m.layers}x{m.hidden}, {loaded.tokenizer.level} level")
+    echo(f"checkpoint   {ckpt}: {m.label}, {loaded.tokenizer.level} level")
     window = f"{T} tokens" + (f" (the last {T} of {T + record.offset})" if record.offset else "")
     echo(f"window       {window}")
     if record.loss_value is not None:
@@ -195,7 +174,7 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
         elif positive.size:
             echo(f"               ||dL/dh_t|| underflows to 0 (float32) on the {window.size - positive.size} "
                  f"earliest step(s); the smallest non-zero is {positive.min():.2e}")
-        echo(f"               {log_sparkline(norms[:end + 1])}  (log scale, first token → last)")
+        echo(f"               {sparkline(norms[:end + 1], 60, log=True, how=mean)}  (log scale, first token → last)")
 
 
 @click.command()

@@ -55,7 +55,7 @@ def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length
     out = sys.stdout
     stream = generate(model, tokenizer, prime=prime, length=length, config=config, seed=seed, num=num)
     if num == 1:
-        from rnngen.api import text_pieces  # word spacing; BPE bytes held until a character is whole
+        from rnngen.tokenizers import text_pieces  # word spacing; BPE bytes held until a character is whole
 
         out.write(prime)
         last_flush = time.perf_counter()

@@ -28,8 +28,9 @@ from textual.worker import get_current_worker
 
 from rnngen.checkpoint import Checkpoint
 from rnngen.errors import RnngenError
-from rnngen.probes import StepDetail, display_pieces, inspect_ids, inspect_text, sample_with_details
+from rnngen.probes import StepDetail, inspect_ids, inspect_text, sample_with_details
 from rnngen.sampling import SamplingConfig
+from rnngen.tokenizers import display_pieces
 from rnngen.tui import messages as msg
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker

@@ -269,7 +269,7 @@ class TrainingDashboard(App):
         t = Text()
         if s.start is not None:
             m = s.start.model_config
-            t.append(f" {m.cell.upper()} {m.layers}x{m.hidden} ", style="bold reverse")
+            t.append(f" {m.label} ", style="bold reverse")
             t.append(f" {s.start.parameters:,} params · ")
         step = s.last_step
         done_step = s.done.step if s.done else (step.step if step else 0)

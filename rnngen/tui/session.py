@@ -15,6 +15,7 @@ from rnngen.errors import RnngenError
 from rnngen.model import RNNLanguageModel
 from rnngen.sampling import StepModel
 from rnngen.tokenizers import Tokenizer
+from rnngen.units import model_label
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Opened:
     @property
     def summary(self) -> str:
         c = self.model.config
-        return f"{c.cell.upper()} {c.layers}x{c.hidden} {self.tokenizer.level}"
+        return f"{c.label} {self.tokenizer.level}"
 
 
 def open_loaded(ckpt: Checkpoint, name: str | None = None) -> Opened:
@@ -66,7 +67,7 @@ def describe_header(path: Path) -> str:
         train = json.loads(metadata.get("rnngen.train", "{}"))
     except json.JSONDecodeError:
         raise RnngenError(f"{path} has malformed metadata") from None
-    text = f"{str(model.get('cell', '?')).upper()} {model.get('layers', '?')}x{model.get('hidden', '?')} " \
+    text = f"{model_label(model.get('cell', '?'), model.get('layers', '?'), model.get('hidden', '?'))} " \
            f"{tok.get('level', '?')}"
     if isinstance(train, dict) and train.get("step") is not None:
         text += f", step {train['step']}"

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnngen.model import GATE_NAMES
-from rnngen.probes import SIGMOID_GATES, InspectionRecord, StepDetail, most_active_units
+from rnngen.probe_stats import SIGMOID_GATES, most_active_units
+from rnngen.probes import InspectionRecord, StepDetail
 from rnngen.tui.session import Opened
 
 

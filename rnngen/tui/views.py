@@ -12,7 +12,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
-from rnngen.probes import SIGMOID_GATES, gate_saturation, grad_decay_per_step, grad_decay_ratio
+from rnngen.probe_stats import (
+    SIGMOID_GATES,
+    describe_decay_ratio,
+    gate_saturation,
+    grad_decay_per_step,
+    grad_decay_ratio,
+)
 from rnngen.tui import messages as msg
 from rnngen.tui.state import InspectorState
 from rnngen.tui.widgets import Candidate, Heatmap, LogChart, SaturationPlot, TokenText, TopKBars, show_token
@@ -53,13 +59,6 @@ def activation_legend(scale: float = 1.0) -> Text:
         label = "0" if v == 0 else f"{v * scale:+.2g}".replace("0.", ".")
         out.append(f"{label:^5}", style=bg_style(activation_rgb(v * scale, scale)))
     return out
-
-
-def fmt_ratio(r: float | None) -> str:
-    """‖dL/dh_1‖ / ‖dL/dh_T‖ for a title: 0 means it underflowed float32 on the way back."""
-    if r is None:
-        return "n/a"
-    return "0 (underflow)" if r == 0 else f"{r:.2g}"
 
 
 class View(Vertical, can_focus=True):
@@ -363,7 +362,7 @@ class GradientView(View):
         for k, g in enumerate(record.grad_through_time):
             ratio = grad_decay_ratio(g)
             per = grad_decay_per_step(g)
-            label = f"L{k + 1} first/last {fmt_ratio(ratio)}"
+            label = f"L{k + 1} first/last {describe_decay_ratio(ratio)}"
             if per:
                 label += f", ×{per:.2f}/step"
             series.append((label, g))

@@ -11,8 +11,9 @@ from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
-BLOCKS = " ▁▂▃▄▅▆▇█"
+from rnngen.sparkline import BLOCKS, bucket, sparkline
 
+__all__ = ["bucket", "sparkline", "fmt", "fmt_sci", "fmt_duration", "line_chart", "log_bars", "heatmap", "smooth"]
 
 def fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
@@ -29,30 +30,6 @@ def fmt_duration(seconds: float | None) -> str:
         return "?"
     s = int(round(seconds))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-def bucket(values: list[float], width: int, how=max) -> list[float]:
-    """Squeeze ``values`` into at most ``width`` columns (each the max/mean of its slice)."""
-    n = len(values)
-    if n <= width or width <= 0:
-        return list(values)
-    out = []
-    for i in range(width):
-        part = [v for v in values[i * n // width : (i + 1) * n // width] if math.isfinite(v)]
-        out.append(how(part) if part else float("nan"))
-    return out
-
-
-def sparkline(values: list[float], width: int, *, log: bool = False) -> str:
-    vals = bucket(values, width)
-    if log:
-        vals = [math.log10(v) if v > 0 else float("nan") for v in vals]
-    finite = [v for v in vals if math.isfinite(v)]
-    if not finite:
-        return ""
-    lo, hi = min(finite), max(finite)
-    span = hi - lo or 1.0
-    return "".join(BLOCKS[1 + round((v - lo) / span * 7)] if math.isfinite(v) else " " for v in vals)
 
 
 def line_chart(series: list[tuple[list[tuple[int, float]], str, str]], width: int, height: int,
