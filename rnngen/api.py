@@ -15,10 +15,11 @@ writers, and distributed training when started under ``torchrun``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from rnngen.errors import RnngenError
+
 
 class Model:
     """A trained checkpoint, ready to sample, stream, inspect and evaluate."""
@@ -53,8 +54,10 @@ class Model:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"<rnngen.Model {c.label} {self.level} vocab {self.vocab_size}"
-                f" step {self.train_info.get('step')} from {self.path}>")
+        return (
+            f"<rnngen.Model {c.label} {self.level} vocab {self.vocab_size}"
+            f" step {self.train_info.get('step')} from {self.path}>"
+        )
 
     # -- generation
 
@@ -64,19 +67,42 @@ class Model:
         if self._step_model is None:
             self._step_model = StepModel(self.net)
         config = SamplingConfig(temperature=float(temp), top_k=int(top_k), top_p=float(top_p))
-        return generate(self.net, self.tokenizer, prime=prime, length=int(length), config=config,
-                        seed=seed, num=num, step_model=self._step_model)
+        return generate(
+            self.net,
+            self.tokenizer,
+            prime=prime,
+            length=int(length),
+            config=config,
+            seed=seed,
+            num=num,
+            step_model=self._step_model,
+        )
 
-    def sample(self, prime: str = "", length: int = 200, temp: float = 0.8, top_k: int = 0,
-               top_p: float = 1.0, seed: int | None = None) -> str:
+    def sample(
+        self,
+        prime: str = "",
+        length: int = 200,
+        temp: float = 0.8,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> str:
         """``length`` new tokens after ``prime``; the returned text starts with ``prime``."""
         from rnngen.sampling import continue_text
 
         ids = [int(new[0]) for new in self._generate(prime, length, temp, top_k, top_p, seed, 1)]
         return continue_text(self.tokenizer, prime, ids)
 
-    def samples(self, num: int, prime: str = "", length: int = 200, temp: float = 0.8, top_k: int = 0,
-                top_p: float = 1.0, seed: int | None = None) -> list[str]:
+    def samples(
+        self,
+        num: int,
+        prime: str = "",
+        length: int = 200,
+        temp: float = 0.8,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[str]:
         """``num`` independent samples, generated as one batch."""
         from rnngen.sampling import continue_text
 
@@ -86,8 +112,15 @@ class Model:
                 columns[i].append(token_id)
         return [continue_text(self.tokenizer, prime, col) for col in columns]
 
-    def stream(self, prime: str = "", length: int = 200, temp: float = 0.8, top_k: int = 0,
-               top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        prime: str = "",
+        length: int = 200,
+        temp: float = 0.8,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         """Yield the text of each new token as it is made (the prime itself is not yielded).
 
         ``prime + "".join(m.stream(...))`` equals ``m.sample(...)`` with the same arguments.
@@ -146,15 +179,15 @@ def run_training(
     group and trains with DistributedDataParallel; only rank 0 calls ``callback``,
     writes metrics and saves checkpoints.
     """
-    from rnngen.training import distributed
     from rnngen.metrics import attach_metrics
-    from rnngen.training import Trainer
+    from rnngen.training import Trainer, distributed
 
     stop = stop or threading.Event()
     env = distributed.env()
     if env is None:
-        callback, closers = attach_metrics(callback, log_jsonl=log_jsonl, tensorboard=tensorboard,
-                                           append=resume is not None)
+        callback, closers = attach_metrics(
+            callback, log_jsonl=log_jsonl, tensorboard=tensorboard, append=resume is not None
+        )
         try:
             trainer = Trainer(config, corpus, out=out, resume=resume, callback=callback, explicit=explicit)
             for closer in closers:
@@ -166,13 +199,15 @@ def run_training(
     with distributed.process_group(env, config.device):
         closers = []
         if env.rank == 0:
-            callback, closers = attach_metrics(callback, log_jsonl=log_jsonl, tensorboard=tensorboard,
-                                               append=resume is not None)
+            callback, closers = attach_metrics(
+                callback, log_jsonl=log_jsonl, tensorboard=tensorboard, append=resume is not None
+            )
         else:
             callback = None
         try:
-            trainer = distributed.DistributedTrainer(env, config, corpus, out=out, resume=resume,
-                                                     callback=callback, explicit=explicit)
+            trainer = distributed.DistributedTrainer(
+                env, config, corpus, out=out, resume=resume, callback=callback, explicit=explicit
+            )
             for closer in closers:
                 closer.bind(trainer)
             return trainer.run(stop)
@@ -210,13 +245,19 @@ def train(
     config, explicit = train_config(options)
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(str(corpus), encoding=encoding)
-    kwargs = dict(out=Path(out) if out else None, resume=Path(resume) if resume else None, explicit=explicit,
-                  stop=stop, log_jsonl=Path(log_jsonl) if log_jsonl else None,
-                  tensorboard=Path(tensorboard) if tensorboard else None)
+    kwargs = dict(
+        out=Path(out) if out else None,
+        resume=Path(resume) if resume else None,
+        explicit=explicit,
+        stop=stop,
+        log_jsonl=Path(log_jsonl) if log_jsonl else None,
+        tensorboard=Path(tensorboard) if tensorboard else None,
+    )
     if progress:
         from rnngen.progress import TrainingProgress
 
         with TrainingProgress() as bar:
+
             def both(event):
                 bar.handle(event)
                 if callback is not None:

@@ -15,7 +15,7 @@ checkpoint stays one self-contained file. Needs the ``bpe`` extra:
 from __future__ import annotations
 
 import json
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -31,7 +31,9 @@ def _hf():
     try:
         import tokenizers  # Hugging Face's package (absolute import, not rnngen.tokenizers)
     except ImportError:
-        raise RnngenError(f"{setting('level')} bpe needs the Hugging Face tokenizers package: pip install 'rnngen[bpe]'") from None
+        raise RnngenError(
+            f"{setting('level')} bpe needs the Hugging Face tokenizers package: pip install 'rnngen[bpe]'"
+        ) from None
     return tokenizers
 
 
@@ -92,23 +94,28 @@ class BPETokenizer:
                 pass
 
     @classmethod
-    def fit(cls, text: str, vocab_size: int | None = None) -> "BPETokenizer":
+    def fit(cls, text: str, vocab_size: int | None = None) -> BPETokenizer:
         vocab_size = DEFAULT_VOCAB if vocab_size is None else vocab_size
         if vocab_size < MIN_VOCAB:
-            raise RnngenError(f"{setting('vocab_size')} for {setting('level')} bpe must be at least {MIN_VOCAB} (the byte alphabet)")
+            raise RnngenError(
+                f"{setting('vocab_size')} for {setting('level')} bpe must be at least {MIN_VOCAB} (the byte alphabet)"
+            )
         hf = _hf()
         tok = hf.Tokenizer(hf.models.BPE())
         tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = hf.decoders.ByteLevel()
         trainer = hf.trainers.BpeTrainer(
-            vocab_size=vocab_size, min_frequency=2, show_progress=False, special_tokens=[],
+            vocab_size=vocab_size,
+            min_frequency=2,
+            show_progress=False,
+            special_tokens=[],
             initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(),
         )
         tok.train_from_iterator(_chunks(text), trainer=trainer, length=None)
         return cls(tok)
 
     @classmethod
-    def from_json(cls, doc: dict) -> "BPETokenizer":
+    def from_json(cls, doc: dict) -> BPETokenizer:
         spec = doc.get("hf")
         if not isinstance(spec, dict):
             raise RnngenError("checkpoint BPE tokenizer metadata is malformed (no 'hf' document)")

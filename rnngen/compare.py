@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from rnngen.checkpoint import is_rnngen_checkpoint
 from rnngen.corpus import Corpus
@@ -22,7 +22,6 @@ from rnngen.model import CELLS
 from rnngen.probe_stats import describe_decay_ratio
 from rnngen.sparkline import mean, sparkline
 from rnngen.training import DoneEvent, EvalEvent, StepEvent, TrainConfig, Trainer
-
 
 
 def parse_models(spec: str) -> list[str]:
@@ -57,11 +56,18 @@ class CellResult:
             return x if x is not None and math.isfinite(x) else None
 
         return {
-            "cell": self.cell, "parameters": self.parameters, "steps": self.steps,
-            "seconds": round(self.seconds, 2), "val_loss": finite(self.val_loss), "val_bpc": finite(self.val_bpc),
-            "grad_decay_ratio": finite(self.decay_ratio), "grad_profile": [float(v) for v in self.profile],
-            "train_curve": [[s, round(v, 5)] for s, v in self.curve], "val_curve": [[s, round(v, 5)] for s, v in self.val_curve],
-            "checkpoint": str(self.out) if self.out else None, "reason": self.reason,
+            "cell": self.cell,
+            "parameters": self.parameters,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 2),
+            "val_loss": finite(self.val_loss),
+            "val_bpc": finite(self.val_bpc),
+            "grad_decay_ratio": finite(self.decay_ratio),
+            "grad_profile": [float(v) for v in self.profile],
+            "train_curve": [[s, round(v, 5)] for s, v in self.curve],
+            "val_curve": [[s, round(v, 5)] for s, v in self.val_curve],
+            "checkpoint": str(self.out) if self.out else None,
+            "reason": self.reason,
         }
 
 
@@ -96,9 +102,14 @@ def build_trainers(base: TrainConfig, corpus: Corpus, cells: list[str], out_dir:
     return [Trainer(cfg, corpus, out=compare_out(out_dir, cfg.cell)) for cfg in cell_configs(base, cells)]
 
 
-def run_comparison(trainers: list[Trainer], *, callback: CompareCallback | None = None,
-                   stop: threading.Event | None = None, probe_len: int = 96,
-                   probe_every_s: float = 2.0) -> list[CellResult]:
+def run_comparison(
+    trainers: list[Trainer],
+    *,
+    callback: CompareCallback | None = None,
+    stop: threading.Event | None = None,
+    probe_len: int = 96,
+    probe_every_s: float = 2.0,
+) -> list[CellResult]:
     """Train each cell in turn; ``callback(cell, event)`` sees every event of every run."""
     callback = callback or (lambda cell, event: None)
     stop = stop or threading.Event()
@@ -127,12 +138,22 @@ def run_comparison(trainers: list[Trainer], *, callback: CompareCallback | None 
         watcher.start()
         done: DoneEvent = session.run()
         probe = last_probe[0]  # run() probes once more after the last step
-        results.append(CellResult(
-            cell=cell, parameters=trainer.model.num_parameters(), steps=done.step, seconds=trainer.elapsed_s,
-            val_loss=done.val.loss if done.val else None, val_bpc=done.val.bpc if done.val else None,
-            decay_ratio=probe.decay_ratio, profile=probe.grad_norms[-1], curve=curve, val_curve=val_curve,
-            out=done.out, reason=done.reason,
-        ))
+        results.append(
+            CellResult(
+                cell=cell,
+                parameters=trainer.model.num_parameters(),
+                steps=done.step,
+                seconds=trainer.elapsed_s,
+                val_loss=done.val.loss if done.val else None,
+                val_bpc=done.val.bpc if done.val else None,
+                decay_ratio=probe.decay_ratio,
+                profile=probe.grad_norms[-1],
+                curve=curve,
+                val_curve=val_curve,
+                out=done.out,
+                reason=done.reason,
+            )
+        )
     return results
 
 
@@ -155,17 +176,23 @@ def text_report(results: list[CellResult], width: int = 48) -> str:
     def f(v, d=4):
         return "-" if v is None or not math.isfinite(v) else f"{v:.{d}f}"
 
-    lines = [f"{'cell':<5} {'params':>9} {'steps':>7} {'val loss':>9} {'val bpc':>8}  grad decay ||dL/dh_1||/||dL/dh_T||"]
+    lines = [
+        f"{'cell':<5} {'params':>9} {'steps':>7} {'val loss':>9} {'val bpc':>8}  grad decay ||dL/dh_1||/||dL/dh_T||"
+    ]
     for r in results:
-        lines.append(f"{r.cell:<5} {r.parameters:>9,} {r.steps:>7} {f(r.val_loss):>9} {f(r.val_bpc):>8}  "
-                     f"{fmt_ratio(r.decay_ratio)}" + ("" if r.reason == "budget" else f"  ({r.reason})"))
+        lines.append(
+            f"{r.cell:<5} {r.parameters:>9,} {r.steps:>7} {f(r.val_loss):>9} {f(r.val_bpc):>8}  "
+            f"{fmt_ratio(r.decay_ratio)}" + ("" if r.reason == "budget" else f"  ({r.reason})")
+        )
     if results:
         T = len(results[0].profile)
         finite = [math.log10(v) for r in results for v in r.profile if v > 0 and math.isfinite(v)]
         lo, hi = (min(finite), max(finite)) if finite else (None, None)
         lines.append("")
-        lines.append(f"gradient through time on the same {T}-token validation window "
-                     f"(log scale, shared axis{f' 1e{math.floor(lo)}..1e{math.ceil(hi)}' if finite else ''}):")
+        lines.append(
+            f"gradient through time on the same {T}-token validation window "
+            f"(log scale, shared axis{f' 1e{math.floor(lo)}..1e{math.ceil(hi)}' if finite else ''}):"
+        )
         lines.append(f"{'':5}  t=1 (oldest){'':>{max(1, width - 22)}}t=T")
         for r in results:
             lines.append(f"{r.cell:<5} |{sparkline(r.profile, width, log=True, how=mean, lo=lo, hi=hi)}|")

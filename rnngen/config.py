@@ -63,7 +63,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, doc: dict) -> "TrainConfig":
+    def from_json(cls, doc: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in known})
 
@@ -71,8 +71,9 @@ class TrainConfig:
 DEFAULTS = TrainConfig()  # the defaults, for help texts
 
 
-def train_config(options: dict, *, given: set[str] | None = None,
-                 budgets: tuple[str, ...] = BUDGETS) -> tuple[TrainConfig, set[str]]:
+def train_config(
+    options: dict, *, given: set[str] | None = None, budgets: tuple[str, ...] = BUDGETS
+) -> tuple[TrainConfig, set[str]]:
     """The one way to build a TrainConfig from options (``rnngen train``, ``rnngen compare``
     and ``rnngen.train``): names as the API spells them (``model``, ``time`` and ``warmup``
     included), ``time`` as seconds or a duration like "5m". ``given``: the names the user
@@ -101,8 +102,18 @@ def train_config(options: dict, *, given: set[str] | None = None,
 
 def validate_config(c: TrainConfig) -> None:
     """Refuse settings no run can use, naming the setting."""
-    for name in ("steps", "layers", "hidden", "embed", "seq_len", "batch_size", "eval_every", "threads", "warmup_steps",
-                 "eval_tokens"):
+    for name in (
+        "steps",
+        "layers",
+        "hidden",
+        "embed",
+        "seq_len",
+        "batch_size",
+        "eval_every",
+        "threads",
+        "warmup_steps",
+        "eval_tokens",
+    ):
         value = getattr(c, name)
         if value is not None and value < (0 if name == "warmup_steps" else 1):
             raise RnngenError(f"{setting(name)} must be at least 1, not {value}")
@@ -146,8 +157,23 @@ def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]
     if "dropout" in explicit:
         saved = replace(saved, dropout=config.dropout)
     # Budget, learning rate, clipping, evaluation, threads and device may change.
-    changeable = ("steps", "epochs", "time_s", "lr", "clip", "eval_every", "threads", "device", "on_nan",
-                  "warmup_steps", "weight_decay", "min_lr_frac", "schedule", "precision", "eval_tokens")
+    changeable = (
+        "steps",
+        "epochs",
+        "time_s",
+        "lr",
+        "clip",
+        "eval_every",
+        "threads",
+        "device",
+        "on_nan",
+        "warmup_steps",
+        "weight_decay",
+        "min_lr_frac",
+        "schedule",
+        "precision",
+        "eval_tokens",
+    )
     updates = {name: getattr(config, name) for name in changeable if name in explicit}
     # The device belongs to this machine, not the run: a GPU run resumes on a CPU-only one.
     updates["device"] = config.device

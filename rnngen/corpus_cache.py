@@ -34,8 +34,14 @@ def cache_key(corpus: Corpus, level: str, vocab_size: int | None, val_frac: floa
         except OSError:
             return None
         files.append([str(Path(path).resolve()), st.st_size, st.st_mtime_ns])
-    doc = {"files": files, "chars": len(corpus.text), "level": level, "vocab_size": vocab_size,
-           "val_frac": val_frac, "version": 1}
+    doc = {
+        "files": files,
+        "chars": len(corpus.text),
+        "level": level,
+        "vocab_size": vocab_size,
+        "val_frac": val_frac,
+        "version": 1,
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -81,12 +81,12 @@ def encode_split(tokenizer: Tokenizer, text: str) -> Split:
     return encode_range(tokenizer, text, 0, len(text))
 
 
-def fit_and_encode(level: str, text: str, cut: int,
-                   vocab_size: int | None = None) -> tuple[Tokenizer, Split, Split]:
+def fit_and_encode(level: str, text: str, cut: int, vocab_size: int | None = None) -> tuple[Tokenizer, Split, Split]:
     """Build a tokenizer on the whole text and encode text[:cut] and text[cut:]."""
     if level == "word":
         tokenizer, (train_ids, val_ids) = WordTokenizer.fit_encode(
-            [text_chunks(text, end=cut), text_chunks(text, start=cut)], vocab_size)
+            [text_chunks(text, end=cut), text_chunks(text, start=cut)], vocab_size
+        )
         return tokenizer, Split(train_ids, cut), Split(val_ids, len(text) - cut)
     tokenizer = build_tokenizer(level, text, vocab_size)
     return tokenizer, encode_range(tokenizer, text, 0, cut), encode_range(tokenizer, text, cut, len(text))
@@ -114,9 +114,7 @@ def plan_layout(n_tokens: int, batch_size: int, seq_len: int) -> StreamLayout:
     if batch_size < 1 or seq_len < 1:
         raise RnngenError(f"{setting('batch_size')} and {setting('seq_len')} must be at least 1")
     if n_tokens < 2:
-        raise RnngenError(
-            f"the training text has {n_tokens} token(s); at least 2 are needed to learn anything"
-        )
+        raise RnngenError(f"the training text has {n_tokens} token(s); at least 2 are needed to learn anything")
     batch = min(batch_size, max(1, (n_tokens - 1) // seq_len))
     stream_len = n_tokens // batch
     seq = min(seq_len, stream_len - 1)
@@ -164,5 +162,8 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
     # The ragged tail continues the text after the last stream; it gets a fresh state.
     tail_x, tail_y = ids[main : n - 1], ids[main + 1 : n]
     for start in range(0, tail_x.size, seq_len):
-        yield (as_long(tail_x[start : start + seq_len])[None], as_long(tail_y[start : start + seq_len])[None],
-               start == 0)
+        yield (
+            as_long(tail_x[start : start + seq_len])[None],
+            as_long(tail_y[start : start + seq_len])[None],
+            start == 0,
+        )

@@ -10,7 +10,7 @@ names, as the Python API spells them; a front end shows them its own way:
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _MARK = "\x1f"  # a control character no user text contains
 _MARKED = re.compile(f"{_MARK}([A-Za-z0-9_]+){_MARK}")

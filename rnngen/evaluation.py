@@ -60,13 +60,12 @@ def evaluate(
             x, y = x.to(device), y.to(device)
             if fresh or state is None or state[0].shape[1] != x.shape[0]:
                 state = model.init_state(x.shape[0], device)
-            with torch.autocast(torch.device(device).type, dtype=amp_dtype or torch.float32,
-                                enabled=amp_dtype is not None):
+            with torch.autocast(
+                torch.device(device).type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+            ):
                 logits, state = model(x, state)
             logits = logits.float()
-            total_nats += F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
-            ).item()
+            total_nats += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
             count += y.numel()
     finally:
         model.train(was_training)

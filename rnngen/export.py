@@ -110,8 +110,10 @@ def export_lstmvis(model: RNNLanguageModel, tokenizer, text: str, folder: Path, 
         types.append(f"        {{type: state, layer: {k + 1}, path: states{k + 1}}}")
         types.append(f"        {{type: output, layer: {k + 1}, path: output{k + 1}}}")
     c = model.config
-    description = (f"rnngen {c.label}, {tokenizer.level} level; "
-                   f"states{'' if cell_kind == 'c' else ' (= outputs, no cell state)'} per layer")
+    description = (
+        f"rnngen {c.label}, {tokenizer.level} level; "
+        f"states{'' if cell_kind == 'c' else ' (= outputs, no cell state)'} per layer"
+    )
     yml = (
         f"name: {_yaml_str(name)}\n"
         f"description: {_yaml_str(description)}\n\n"
@@ -162,8 +164,16 @@ def export_onnx(model: RNNLanguageModel, out: Path, *, opset: int = 17) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and batch-size notes
         try:
-            torch.onnx.export(_OnnxWrapper(model), (ids, *state), str(out), dynamo=False, input_names=names_in,
-                              output_names=names_out, dynamic_axes=axes, opset_version=opset)
+            torch.onnx.export(
+                _OnnxWrapper(model),
+                (ids, *state),
+                str(out),
+                dynamo=False,
+                input_names=names_in,
+                output_names=names_out,
+                dynamic_axes=axes,
+                opset_version=opset,
+            )
         except OSError as exc:
             raise RnngenError(f"cannot write {out}: {exc.strerror or exc}") from None
     return {"path": out, "inputs": names_in, "outputs": names_out, "opset": opset}

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from rnngen.model import RNNLanguageModel
 from rnngen.probe_stats import grad_decay_ratio
 from rnngen.probes import inspect_ids
 from rnngen.sampling import SamplingConfig, sample_text
-from rnngen.training import DoneEvent, EvalEvent, TrainEvent, Trainer
+from rnngen.training import DoneEvent, EvalEvent, Trainer, TrainEvent
 
 
 @dataclass
@@ -218,8 +218,12 @@ class LiveSession:
         self._probe_cost = seconds
         self._last_probe = time.perf_counter()
         event = ProbeEvent(
-            step=self.trainer.step, grad_norms=unroll.grad_norms, hidden=unroll.hidden,
-            tokens=self.probe_tokens, decay_ratio=unroll.decay_ratio, seconds=seconds,
+            step=self.trainer.step,
+            grad_norms=unroll.grad_norms,
+            hidden=unroll.hidden,
+            tokens=self.probe_tokens,
+            decay_ratio=unroll.decay_ratio,
+            seconds=seconds,
         )
         self.callback(event)
         return event
@@ -231,8 +235,11 @@ class LiveSession:
         temperature = self.temperature
         was_training = self.trainer.model.training
         text = sample_text(
-            self.trainer.model, self.trainer.tokenizer, length=self.preview_len,
-            config=SamplingConfig(temperature=temperature), seed=self.trainer.step,
+            self.trainer.model,
+            self.trainer.tokenizer,
+            length=self.preview_len,
+            config=SamplingConfig(temperature=temperature),
+            seed=self.trainer.step,
         )[0]
         self.trainer.model.train(was_training)
         self.preview_seconds += time.perf_counter() - t0

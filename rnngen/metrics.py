@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rnngen.errors import RnngenError, setting
 
@@ -39,7 +39,8 @@ class JsonlWriter:
         try:
             if self.path.parent != Path(""):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self.path, "a" if append else "w", encoding="utf-8", buffering=1)
+            # Open for the whole run; close() closes it.
+            self.handle = open(self.path, "a" if append else "w", encoding="utf-8", buffering=1)  # noqa: SIM115
         except OSError as exc:
             raise RnngenError(f"cannot write {setting('log_jsonl')} {self.path}: {exc.strerror or exc}") from None
         self.pending: dict | None = None
@@ -50,9 +51,14 @@ class JsonlWriter:
         if isinstance(event, StepEvent):
             self._flush()
             self.pending = {
-                "step": event.step, "elapsed_s": round(event.elapsed_s, 3), "loss": _num(event.loss),
-                "bpc": _num(event.bpc), "grad_norm": _num(event.grad_norm), "clipped": bool(event.clipped),
-                "lr": _num(event.lr), "tokens_per_s": _num(round(event.tokens_per_s, 1)),
+                "step": event.step,
+                "elapsed_s": round(event.elapsed_s, 3),
+                "loss": _num(event.loss),
+                "bpc": _num(event.bpc),
+                "grad_norm": _num(event.grad_norm),
+                "clipped": bool(event.clipped),
+                "lr": _num(event.lr),
+                "tokens_per_s": _num(round(event.tokens_per_s, 1)),
             }
         elif isinstance(event, EvalEvent):
             val = event.val
@@ -134,7 +140,10 @@ def torch_isfinite(t) -> bool:
 
 
 def attach_metrics(
-    callback: Callable | None, *, log_jsonl: Path | None = None, tensorboard: Path | None = None,
+    callback: Callable | None,
+    *,
+    log_jsonl: Path | None = None,
+    tensorboard: Path | None = None,
     append: bool = False,
 ) -> tuple[Callable | None, list]:
     """Wrap ``callback`` so that events also reach the requested writers.
@@ -201,8 +210,14 @@ def series(records: list[dict], metric: str = "loss") -> tuple[list[tuple[int, f
     return train, val
 
 
-def render_chart(train: list[tuple[int, float]], val: list[tuple[int, float]], *, width: int = 72,
-                 height: int = 16, label: str = "loss") -> list[str]:
+def render_chart(
+    train: list[tuple[int, float]],
+    val: list[tuple[int, float]],
+    *,
+    width: int = 72,
+    height: int = 16,
+    label: str = "loss",
+) -> list[str]:
     """A plain-text chart: train as '·' (mean per column), val as '●'. Returns the lines."""
     points = train + val
     if not points:
@@ -272,8 +287,9 @@ def plot_png(records: list[dict], out: Path, *, metric: str = "loss", title: str
         steps, values = zip(*train)
         ax.plot(steps, values, lw=0.8, alpha=0.35, color="tab:blue")
         k = max(1, len(values) // 50)
-        smooth = [sum(values[max(0, i - k + 1): i + 1]) / len(values[max(0, i - k + 1): i + 1])
-                  for i in range(len(values))]
+        smooth = [
+            sum(values[max(0, i - k + 1) : i + 1]) / len(values[max(0, i - k + 1) : i + 1]) for i in range(len(values))
+        ]
         ax.plot(steps, smooth, lw=1.6, color="tab:blue", label=f"train {metric}")
     if val:
         steps, values = zip(*val)

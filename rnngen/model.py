@@ -71,7 +71,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, doc: dict) -> "ModelConfig":
+    def from_json(cls, doc: dict) -> ModelConfig:
         if not isinstance(doc, dict):
             raise RnngenError("checkpoint model metadata is malformed")
         known = {f.name for f in fields(cls)}

@@ -5,7 +5,7 @@ gate saturation, the gradient's decay through time, the most active units, entro
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -74,8 +74,9 @@ def entropy_of(probs: Sequence[float]) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def describe_decay_ratio(ratio: float | None, number: Callable[[float], str] = lambda r: f"{r:.2g}",
-                         missing: str = "n/a") -> str:
+def describe_decay_ratio(
+    ratio: float | None, number: Callable[[float], str] = lambda r: f"{r:.2g}", missing: str = "n/a"
+) -> str:
     """A decay ratio for people: ``missing`` when unknown, "0 (vanished)" when the gradient
     underflowed float32 on its way back, else ``number(ratio)``."""
     if ratio is None or not math.isfinite(ratio):

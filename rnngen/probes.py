@@ -29,8 +29,8 @@ training loop all call it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -107,8 +107,7 @@ class InspectionRecord:
             doc["cell"] = [mat(c) for c in self.cell_state]
         doc["gates"] = [{name: mat(v) for name, v in layer.items()} for layer in self.gates]
         doc["saturation"] = [
-            {name: {"low": mat(lo), "high": mat(hi)} for name, (lo, hi) in layer.items()}
-            for layer in self.saturation()
+            {name: {"low": mat(lo), "high": mat(hi)} for name, (lo, hi) in layer.items()} for layer in self.saturation()
         ]
         doc["grad_through_time"] = [[float(v) for v in g] for g in self.grad_through_time]
         doc["grad_decay"] = [finite(r) for r in self.grad_decay()]
@@ -137,8 +136,9 @@ def encode_text(tokenizer: Tokenizer, text: str) -> tuple[np.ndarray, list[str]]
 
 def _weights(model: RNNLanguageModel, k: int) -> tuple[torch.Tensor, ...]:
     rnn = model.rnn
-    return tuple(getattr(rnn, f"{name}_l{k}").detach().float()
-                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    return tuple(
+        getattr(rnn, f"{name}_l{k}").detach().float() for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    )
 
 
 def _unroll(
@@ -209,8 +209,12 @@ def _unroll(
             if cell == "lstm":
                 cells.append(torch.cat(cs, 0))  # type: ignore[union-attr]
                 s_all = torch.cat(sig, 0)
-                layer_gates = {"input": s_all[:, :H], "forget": s_all[:, H : 2 * H], "cell": torch.cat(tanh_gate, 0),
-                               "output": s_all[:, 3 * H :]}
+                layer_gates = {
+                    "input": s_all[:, :H],
+                    "forget": s_all[:, H : 2 * H],
+                    "cell": torch.cat(tanh_gate, 0),
+                    "output": s_all[:, 3 * H :],
+                }
             elif cell == "gru":
                 s_all = torch.cat(sig, 0)
                 layer_gates = {"reset": s_all[:, :H], "update": s_all[:, H:], "new": torch.cat(tanh_gate, 0)}
@@ -261,8 +265,10 @@ def inspect_ids(
                 L = F.nll_loss(logp[:-1], ids_t[1:])
             flat = [h for layer in steps for h in layer]
             grads = torch.autograd.grad(L, flat, allow_unused=True, materialize_grads=True)
-            grad_norms = [torch.cat(grads[k * T:(k + 1) * T], 0).norm(dim=1).cpu().numpy().astype(np.float64)
-                          for k in range(len(steps))]
+            grad_norms = [
+                torch.cat(grads[k * T : (k + 1) * T], 0).norm(dim=1).cpu().numpy().astype(np.float64)
+                for k in range(len(steps))
+            ]
             loss_value = float(L.detach())
         else:
             grad_norms = [np.zeros(T) for _ in steps]
@@ -338,8 +344,9 @@ class StepDetail:
     prompt: bool  # True for tokens of the prompt (read, not generated)
 
 
-def _details(ids: torch.Tensor, model_probs: torch.Tensor, sample_probs: torch.Tensor | None,
-             top_k: int, prompt: bool) -> StepDetail:
+def _details(
+    ids: torch.Tensor, model_probs: torch.Tensor, sample_probs: torch.Tensor | None, top_k: int, prompt: bool
+) -> StepDetail:
     """Detail for the token ``ids`` drawn from the (V,) distributions."""
     token = int(ids)
     k = min(top_k, model_probs.shape[-1])

@@ -54,7 +54,7 @@ class TrainingProgress:
         self.clip_count = 0
         self.steps_seen = 0
 
-    def __enter__(self) -> "TrainingProgress":
+    def __enter__(self) -> TrainingProgress:
         self.progress.start()
         return self
 
@@ -68,8 +68,11 @@ class TrainingProgress:
     def handle(self, event: TrainEvent) -> None:
         if isinstance(event, StartEvent):
             m = event.model_config
-            budget = (f"{event.total_steps} steps" if event.total_steps is not None
-                      else f"{_duration(event.time_budget_s)} of training")
+            budget = (
+                f"{event.total_steps} steps"
+                if event.total_steps is not None
+                else f"{_duration(event.time_budget_s)} of training"
+            )
             self.say(
                 f"[bold]{m.label}[/] embed {m.embed}, {event.parameters:,} parameters, "
                 f"{event.config.level} vocab {event.vocab_size}; {event.train_tokens:,} train / "
@@ -88,9 +91,15 @@ class TrainingProgress:
             self.steps_seen += 1
             self.clip_count += int(event.clipped)
             self.progress.update(
-                self.task, completed=int(event.progress * 1000), step=event.step,
-                rate=f"{event.tokens_per_s:,.0f}", loss=_fmt(event.loss), val=self.val, bpc=self.val_bpc,
-                grad=_fmt(event.grad_norm, 2), left=_duration(event.eta_s),
+                self.task,
+                completed=int(event.progress * 1000),
+                step=event.step,
+                rate=f"{event.tokens_per_s:,.0f}",
+                loss=_fmt(event.loss),
+                val=self.val,
+                bpc=self.val_bpc,
+                grad=_fmt(event.grad_norm, 2),
+                left=_duration(event.eta_s),
             )
         elif isinstance(event, EvalEvent):
             if event.val is not None:

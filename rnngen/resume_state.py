@@ -20,8 +20,9 @@ STATE_PREFIX = "train.state."
 RNG_KEY = "train.rng"
 
 
-def resume_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                   state: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+def resume_tensors(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: tuple[torch.Tensor, ...]
+) -> dict[str, torch.Tensor]:
     """The optimizer moments, the carried hidden state and the RNG state, by checkpoint name."""
     tensors: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
@@ -42,8 +43,9 @@ def optimizer_step_count(optimizer: torch.optim.Optimizer) -> float | None:
     return None
 
 
-def restore_optimizer(ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                      device: torch.device, step: float) -> None:
+def restore_optimizer(
+    ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, step: float
+) -> None:
     """Put the checkpoint's AdamW moments back (every parameter must have them, in its shape)."""
     opt_state = optimizer.state
     for name, p in model.named_parameters():
@@ -60,8 +62,9 @@ def restore_optimizer(ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch
         }
 
 
-def restore_hidden_state(ckpt: Checkpoint, parts: int, shape: tuple[int, int, int],
-                         device: torch.device) -> tuple[torch.Tensor, ...] | None:
+def restore_hidden_state(
+    ckpt: Checkpoint, parts: int, shape: tuple[int, int, int], device: torch.device
+) -> tuple[torch.Tensor, ...] | None:
     """The carried hidden state (``parts`` tensors: 2 for an LSTM), or None when the
     checkpoint has none of this shape (the caller starts from zeros)."""
     carried = []

@@ -9,8 +9,8 @@ arithmetic, is what limits batch-1 sampling on a CPU.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
@@ -74,8 +74,9 @@ def choose_tokens(
 
 
 @torch.jit.script
-def choose_with_noise(logits: torch.Tensor, gumbel: torch.Tensor, temperature: float, top_k: int,
-                      top_p: float) -> torch.Tensor:
+def choose_with_noise(
+    logits: torch.Tensor, gumbel: torch.Tensor, temperature: float, top_k: int, top_p: float
+) -> torch.Tensor:
     """Pick one token per row: argmax(logits / T + Gumbel noise) draws from softmax(logits / T).
 
     The Gumbel-max trick turns sampling into an add and an argmax, with all the noise
@@ -99,9 +100,20 @@ def choose_with_noise(logits: torch.Tensor, gumbel: torch.Tensor, temperature: f
 
 @torch.jit.script
 def _run_chunk(
-    cell: int, hidden: int, table: torch.Tensor, fused_t: list[torch.Tensor], in_bias: list[torch.Tensor],
-    rec_bias: list[torch.Tensor], head_b: torch.Tensor, hs: list[torch.Tensor], cs: list[torch.Tensor],
-    logits: torch.Tensor, gumbel: torch.Tensor, temperature: float, top_k: int, top_p: float,
+    cell: int,
+    hidden: int,
+    table: torch.Tensor,
+    fused_t: list[torch.Tensor],
+    in_bias: list[torch.Tensor],
+    rec_bias: list[torch.Tensor],
+    head_b: torch.Tensor,
+    hs: list[torch.Tensor],
+    cs: list[torch.Tensor],
+    logits: torch.Tensor,
+    gumbel: torch.Tensor,
+    temperature: float,
+    top_k: int,
+    top_p: float,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """Choose a token from ``logits``, step the network on it, repeat ``len(gumbel)`` times.
 
@@ -179,8 +191,7 @@ class StepModel:
                 self.input_table = torch.addmm(b_ih0 + b_hh0, emb, w_ih0.t())
             # For layers > 0 and non-GRU cells: one matmul over [x, h].
             self.stacked = [
-                (torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh)
-                for (w_ih, w_hh, b_ih, b_hh) in self.layers
+                (torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh) for (w_ih, w_hh, b_ih, b_hh) in self.layers
             ]
             self.w_hh_t = [w_hh.t().contiguous() for (_, w_hh, _, _) in self.layers]
             self.w_ih_t = [w_ih.t().contiguous() for (w_ih, _, _, _) in self.layers]
@@ -193,8 +204,10 @@ class StepModel:
             self.in_bias = [b_ih for (_, _, b_ih, _) in self.layers]  # GRU layers > 0
             # GRU: b_hh stays with W_hh h (r multiplies it). LSTM/RNN: layer 0's biases are in the
             # input table; deeper layers add b_ih + b_hh once, with the recurrent term.
-            self.rec_bias = [b_hh if gru else (torch.zeros_like(b_hh) if k == 0 else b_ih + b_hh)
-                             for k, (_, _, b_ih, b_hh) in enumerate(self.layers)]
+            self.rec_bias = [
+                b_hh if gru else (torch.zeros_like(b_hh) if k == 0 else b_ih + b_hh)
+                for k, (_, _, b_ih, b_hh) in enumerate(self.layers)
+            ]
         self.hidden = self.config.hidden
 
     def init_state(self, batch: int) -> State:
@@ -203,15 +216,27 @@ class StepModel:
         return (h, torch.zeros(shape)) if self.cell == "lstm" else (h,)
 
     @torch.inference_mode()
-    def run(self, logits: torch.Tensor, state: State, gumbel: torch.Tensor,
-            config: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor, State]:
+    def run(
+        self, logits: torch.Tensor, state: State, gumbel: torch.Tensor, config: SamplingConfig
+    ) -> tuple[torch.Tensor, torch.Tensor, State]:
         """Generate ``len(gumbel)`` tokens in one TorchScript call: (tokens (T, N), logits, state)."""
         hs = list(state[0].unbind(0))
         cs = list(state[1].unbind(0)) if self.cell == "lstm" else []
         out, logits, hs, cs = _run_chunk(
-            {"lstm": 0, "gru": 1, "rnn": 2}[self.cell], self.hidden, self.input_table,
-            self.fused_t, self.in_bias, self.rec_bias, self.head_b,
-            hs, cs, logits, gumbel, float(config.temperature), int(config.top_k), float(config.top_p),
+            {"lstm": 0, "gru": 1, "rnn": 2}[self.cell],
+            self.hidden,
+            self.input_table,
+            self.fused_t,
+            self.in_bias,
+            self.rec_bias,
+            self.head_b,
+            hs,
+            cs,
+            logits,
+            gumbel,
+            float(config.temperature),
+            int(config.top_k),
+            float(config.top_p),
         )
         new_state = (torch.stack(hs), torch.stack(cs)) if self.cell == "lstm" else (torch.stack(hs),)
         return out, logits, new_state
@@ -322,8 +347,7 @@ def generate(
         n = min(chunk, length - done)
         gumbel = _gumbel((n, num, vocab), generator)
         tokens, logits, state = stepper.run(logits, state, gumbel, config)
-        for row in tokens:
-            yield row
+        yield from tokens
         done += n
 
 

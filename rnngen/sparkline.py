@@ -4,7 +4,7 @@ report uses (``rnngen inspect``, ``rnngen compare``, the dashboard). No torch, n
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # BLOCKS[0] is a blank: no value
 
@@ -25,8 +25,15 @@ def bucket(values: Sequence[float], width: int, how: Callable[[Sequence[float]],
     return out
 
 
-def sparkline(values: Sequence[float], width: int, *, log: bool = False, how: Callable = max,
-              lo: float | None = None, hi: float | None = None) -> str:
+def sparkline(
+    values: Sequence[float],
+    width: int,
+    *,
+    log: bool = False,
+    how: Callable = max,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> str:
     """``values`` as at most ``width`` block characters, blank where a value is missing (or,
     with ``log``, not positive). ``lo``/``hi`` (log10 units with ``log``) fix the scale, so
     several lines can share one axis; by default it spans the values shown."""
@@ -39,5 +46,4 @@ def sparkline(values: Sequence[float], width: int, *, log: bool = False, how: Ca
     lo = min(finite) if lo is None else lo
     hi = max(finite) if hi is None else hi
     span = hi - lo or 1.0
-    return "".join(BLOCKS[max(1, min(8, 1 + round((v - lo) / span * 7)))] if math.isfinite(v) else " "
-                   for v in vals)
+    return "".join(BLOCKS[max(1, min(8, 1 + round((v - lo) / span * 7)))] if math.isfinite(v) else " " for v in vals)

@@ -104,11 +104,7 @@ def _decode_error_message(data: bytes, label: str, encoding: str, e: UnicodeDeco
 
 
 def _raise_walk_error(e: OSError) -> None:
-    reason = (
-        "permission denied; check its permissions"
-        if isinstance(e, PermissionError)
-        else (e.strerror or str(e))
-    )
+    reason = "permission denied; check its permissions" if isinstance(e, PermissionError) else (e.strerror or str(e))
     raise RnngenError(f"cannot read folder {e.filename}: {reason}")
 
 

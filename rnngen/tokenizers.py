@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Iterable, Iterator, Protocol
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class CharTokenizer:
                 self._lut[ord(ch)] = i
 
     @classmethod
-    def fit(cls, text: str) -> "CharTokenizer":
+    def fit(cls, text: str) -> CharTokenizer:
         counts = np.zeros(0, dtype=np.int64)
         for chunk in text_chunks(text):
             c = np.bincount(_code_points(chunk))
@@ -113,9 +114,7 @@ class CharTokenizer:
             missing = sorted({chr(int(c)) for c in codes[ids < 0][:1000]})
             if self.unk_id is None:
                 shown = "".join(missing[:10])
-                raise RnngenError(
-                    f"text has {len(missing)} character(s) the model has never seen: {shown!r}"
-                )
+                raise RnngenError(f"text has {len(missing)} character(s) the model has never seen: {shown!r}")
             ids[ids < 0] = self.unk_id
         return ids
 
@@ -147,11 +146,11 @@ class WordTokenizer:
         self.unk_id = self.index[UNK]
 
     @classmethod
-    def fit(cls, text: str, max_vocab: int | None = None) -> "WordTokenizer":
+    def fit(cls, text: str, max_vocab: int | None = None) -> WordTokenizer:
         return cls.fit_encode([text_chunks(text)], max_vocab)[0]
 
     @classmethod
-    def fit_encode(cls, parts: list, max_vocab: int | None = None) -> tuple["WordTokenizer", list[np.ndarray]]:
+    def fit_encode(cls, parts: list, max_vocab: int | None = None) -> tuple[WordTokenizer, list[np.ndarray]]:
         """Build the vocabulary and encode ``parts`` (each an iterable of text chunks) in one
         regex pass.
 
@@ -167,9 +166,9 @@ class WordTokenizer:
             pieces = []
             for chunk in part:
                 setdefault = first_seen.setdefault
-                pieces.append(np.fromiter(
-                    (setdefault(w, len(first_seen)) for w in WORD_PATTERN.findall(chunk)), dtype=np.int32
-                ))
+                pieces.append(
+                    np.fromiter((setdefault(w, len(first_seen)) for w in WORD_PATTERN.findall(chunk)), dtype=np.int32)
+                )
             provisional.append(np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32))
         words = list(first_seen)
         counts = np.zeros(len(words), dtype=np.int64)
@@ -197,8 +196,10 @@ class WordTokenizer:
         get = self.index.get
         unk = self.unk_id
         dtype = id_dtype(self.vocab_size)
-        parts = [np.fromiter((get(w, unk) for w in WORD_PATTERN.findall(chunk)), dtype=np.int64).astype(dtype)
-                 for chunk in text_chunks(text)]
+        parts = [
+            np.fromiter((get(w, unk) for w in WORD_PATTERN.findall(chunk)), dtype=np.int64).astype(dtype)
+            for chunk in text_chunks(text)
+        ]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
     def unknown_words(self, text: str) -> list[str]:

@@ -14,8 +14,12 @@ from rnngen.units import format_duration
 @click.command(name="eval")
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.argument("corpus")
-@click.option("--split", type=click.Choice(["all", "val", "train"]), default="all",
-              help="Evaluate the whole text, or only the part the checkpoint's --val-frac held out (val) or trained on.")
+@click.option(
+    "--split",
+    type=click.Choice(["all", "val", "train"]),
+    default="all",
+    help="Evaluate the whole text, or only the part the checkpoint's --val-frac held out (val) or trained on.",
+)
 @click.option("--encoding", default="utf-8", help="Text encoding of the corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--threads", type=int, default=None, help="CPU threads.")
@@ -91,11 +95,14 @@ def info(ckpt: Path, as_json: bool) -> None:
         click.echo(json.dumps(doc))
         return
     m = loaded.model_config
-    click.echo(f"checkpoint   {ckpt}  (format {doc['format']}{', resumable' if doc['resumable'] else ', weights only'})")
-    click.echo(f"model        {m.label}, embed {m.embed}, dropout {m.dropout}"
-               f"{', tied' if m.tie else ''}")
+    click.echo(
+        f"checkpoint   {ckpt}  (format {doc['format']}{', resumable' if doc['resumable'] else ', weights only'})"
+    )
+    click.echo(f"model        {m.label}, embed {m.embed}, dropout {m.dropout}{', tied' if m.tie else ''}")
     click.echo(f"parameters   {doc['parameters']:,}")
-    sample_vocab = "".join(loaded.tokenizer.vocab[:40]) if doc["level"] == "char" else " ".join(loaded.tokenizer.vocab[:15])
+    sample_vocab = (
+        "".join(loaded.tokenizer.vocab[:40]) if doc["level"] == "char" else " ".join(loaded.tokenizer.vocab[:15])
+    )
     click.echo(f"vocabulary   {doc['vocab_size']} {doc['level']} tokens: {sample_vocab!r}")
     click.echo(f"trained      {doc['step']} steps, {doc['tokens_seen']:,} tokens, {format_duration(doc['elapsed_s'])}")
     plan = doc["plan"]
@@ -107,6 +114,7 @@ def info(ckpt: Path, as_json: bool) -> None:
         click.echo("history      step    train    val      val bpc")
         for row in doc["history"][-12:]:
             fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "  -   "
-            click.echo(f"             {row['step']:<7} {fmt(row.get('train_loss'))}   {fmt(row.get('val_loss'))}   "
-                       f"{fmt(row.get('val_bpc'))}")
-
+            click.echo(
+                f"             {row['step']:<7} {fmt(row.get('train_loss'))}   {fmt(row.get('val_loss'))}   "
+                f"{fmt(row.get('val_bpc'))}"
+            )

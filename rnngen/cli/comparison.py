@@ -30,20 +30,49 @@ from rnngen.units import format_duration
 @click.option("--lr", type=float, default=None, show_default="3e-3", help="Peak learning rate.")
 @click.option("--clip", type=float, default=D.clip, help="Clip the global gradient norm to this (0 = off).")
 @click.option("--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate every N steps.")
-@click.option("--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation.")
+@click.option(
+    "--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation."
+)
 @click.option("--seed", type=int, default=D.seed, help="Random seed (the same for every cell).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, help="Where to train.")
 @click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads.")
 @click.option("--probe-len", type=int, default=96, help="Tokens of the validation window the gradient is measured on.")
-@click.option("--out-dir", type=click.Path(path_type=Path), default=None,
-              show_default="checkpoints/compare-<corpus>/", help="Folder for one checkpoint per cell.")
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    show_default="checkpoints/compare-<corpus>/",
+    help="Folder for one checkpoint per cell.",
+)
 @click.option("--encoding", default="utf-8", help="Text encoding of the corpus.")
 @click.option("--tui", is_flag=True, help="Show the comparison live in the terminal (needs a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.pass_context
-def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps: int | None, level: str,
-            layers, hidden, embed, seq_len, batch_size, lr, clip, eval_every, val_frac, seed, device, threads,
-            probe_len: int, out_dir: Path | None, encoding: str, tui: bool, as_json: bool) -> None:
+def compare(
+    ctx: click.Context,
+    corpus: str,
+    models: str,
+    time_spec: str,
+    steps: int | None,
+    level: str,
+    layers,
+    hidden,
+    embed,
+    seq_len,
+    batch_size,
+    lr,
+    clip,
+    eval_every,
+    val_frac,
+    seed,
+    device,
+    threads,
+    probe_len: int,
+    out_dir: Path | None,
+    encoding: str,
+    tui: bool,
+    as_json: bool,
+) -> None:
     """Train several cells on CORPUS with the same budget and compare them side by side.
 
     Prints, per cell: parameters, steps, final validation loss, bits per character, and
@@ -65,9 +94,23 @@ def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps:
     # --time has a default: it is the budget unless --steps is given instead.
     time = time_spec if given(ctx, "time_spec") or steps is None else None
     config, _ = train_config(
-        dict(level=level, layers=layers, hidden=hidden, embed=embed, seq_len=seq_len, batch_size=batch_size, lr=lr,
-             clip=clip, eval_every=eval_every, val_frac=val_frac, seed=seed, device=device, threads=threads,
-             steps=steps, time=time),
+        dict(
+            level=level,
+            layers=layers,
+            hidden=hidden,
+            embed=embed,
+            seq_len=seq_len,
+            batch_size=batch_size,
+            lr=lr,
+            clip=clip,
+            eval_every=eval_every,
+            val_frac=val_frac,
+            seed=seed,
+            device=device,
+            threads=threads,
+            steps=steps,
+            time=time,
+        ),
         budgets=("steps", "time_s"),
     )
     text = load_corpus(corpus, encoding=encoding)
@@ -81,8 +124,7 @@ def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps:
 
         ctx.exit(run_compare_dashboard(trainers, probe_len=probe_len))
 
-    budget = (f"{steps} steps each" if steps is not None
-              else f"{format_duration(config.time_s / len(cells))} each")
+    budget = f"{steps} steps each" if steps is not None else f"{format_duration(config.time_s / len(cells))} each"
     stop = threading.Event()
 
     def say(message: str) -> None:
@@ -92,8 +134,7 @@ def compare(ctx: click.Context, corpus: str, models: str, time_spec: str, steps:
         from rnngen.training import DoneEvent, StartEvent
 
         if isinstance(event, StartEvent):
-            say(f"training {event.model_config.label} "
-                f"({event.parameters:,} parameters, {budget})…")
+            say(f"training {event.model_config.label} ({event.parameters:,} parameters, {budget})…")
         elif isinstance(event, DoneEvent):
             val = f"val loss {event.val.loss:.4f}" if event.val else "no validation text"
             say(f"  {cell}: {event.step} steps, {val}")

@@ -28,4 +28,3 @@ def corpus_get(name: str) -> None:
 
     path = get_builtin(name, progress=lambda msg: click.echo(msg, err=True))
     click.echo(str(path))
-

@@ -13,6 +13,7 @@ import click
 
 from rnngen.errors import RnngenError
 
+
 def _show(text: str) -> str:
     """Text on one line: line breaks and tabs escaped."""
     return json.dumps(text, ensure_ascii=False)[1:-1] or "''"
@@ -63,13 +64,26 @@ def _read_input(text: str | None, file: Path | None, encoding: str) -> str:
 @click.option("--file", type=click.Path(path_type=Path), default=None, help="Read the text from this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as one JSON object.")
 @click.option("--top-k", type=int, default=5, help="Next-token candidates recorded per token.")
-@click.option("--loss", type=click.Choice(["last", "mean"]), default="last",
-              help="Gradient through time of the loss at the last token, or of the mean loss.")
+@click.option(
+    "--loss",
+    type=click.Choice(["last", "mean"]),
+    default="last",
+    help="Gradient through time of the loss at the last token, or of the mean loss.",
+)
 @click.option("--max-tokens", type=int, default=1000, help="Inspect at most the last N tokens of the text.")
 @click.option("--encoding", default="utf-8", help="Text encoding of --file.")
 @click.option("--threads", type=int, default=1, help="CPU threads (1 is fastest for one window of small steps).")
-def inspect(ckpt: Path, text: str | None, file: Path | None, as_json: bool, top_k: int, loss: str,
-            max_tokens: int, encoding: str, threads: int) -> None:
+def inspect(
+    ckpt: Path,
+    text: str | None,
+    file: Path | None,
+    as_json: bool,
+    top_k: int,
+    loss: str,
+    max_tokens: int,
+    encoding: str,
+    threads: int,
+) -> None:
     """Read a text with CKPT and show what happens inside: hidden states, gates,
     next-token guesses and the gradient flowing back through time.
 
@@ -102,8 +116,11 @@ def inspect(ckpt: Path, text: str | None, file: Path | None, as_json: bool, top_
     model = loaded.build_model().eval()
     record = inspect_text(model, loaded.tokenizer, body, top_k=top_k, loss=loss, max_tokens=max_tokens)
     if record.unknown:
-        click.echo(f"note: {len(record.unknown)} word(s) are not in the vocabulary and read as <unk>: "
-                   f"{' '.join(record.unknown[:8])}", err=True)
+        click.echo(
+            f"note: {len(record.unknown)} word(s) are not in the vocabulary and read as <unk>: "
+            f"{' '.join(record.unknown[:8])}",
+            err=True,
+        )
     if as_json:
         doc = {"checkpoint": str(ckpt), "level": loaded.tokenizer.level, **record.to_json()}
         click.echo(json.dumps(doc, ensure_ascii=False, allow_nan=False))
@@ -129,13 +146,15 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
     window = f"{T} tokens" + (f" (the last {T} of {T + record.offset})" if record.offset else "")
     echo(f"window       {window}")
     if record.loss_value is not None:
-        what = (f"predicting the last token '{_token(record.tokens[-1])}'" if record.loss == "last"
-                else "mean over the window")
+        what = (
+            f"predicting the last token '{_token(record.tokens[-1])}'"
+            if record.loss == "last"
+            else "mean over the window"
+        )
         echo(f"loss         {record.loss_value:.4f} nats, {what}")
     pieces = display_pieces(loaded.tokenizer, record.token_ids)
     echo("")
-    echo(f"next token after \"…{_show(''.join(pieces[-30:]).lstrip()[-30:])}\"  "
-         f"(entropy {record.entropy[-1]:.2f} nats)")
+    echo(f'next token after "…{_show("".join(pieces[-30:]).lstrip()[-30:])}"  (entropy {record.entropy[-1]:.2f} nats)')
     for tok, p in record.top_k[-1]:
         echo(f"  {_token(tok):<12} {p:6.3f}  {'█' * max(1, round(p * 30)) if p >= 0.005 else '·'}")
     scored = [(p, t) for t, p in enumerate(record.token_probs) if p is not None]
@@ -143,7 +162,7 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
         echo("")
         echo("least expected tokens (probability the model gave them)")
         for p, t in sorted(scored)[:5]:
-            context = "".join(pieces[max(0, t - 12):t]).lstrip()[-12:]
+            context = "".join(pieces[max(0, t - 12) : t]).lstrip()[-12:]
             echo(f"  {p:8.5f}  '{_token(record.tokens[t])}' after \"…{_show(context)}\"")
     for k in range(record.layers):
         echo("")
@@ -154,9 +173,11 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
             if name not in ("input", "forget", "output", "reset", "update"):
                 continue
             low, high = gate_saturation(values)
-            echo(f"  {name:<7} gate  mean {values.mean():.2f}; units mostly closed (<0.1 on over half "
-                 f"the steps): {(low > 0.5).sum()}, mostly open (>0.9): {(high > 0.5).sum()} "
-                 f"of {values.shape[1]}")
+            echo(
+                f"  {name:<7} gate  mean {values.mean():.2f}; units mostly closed (<0.1 on over half "
+                f"the steps): {(low > 0.5).sum()}, mostly open (>0.9): {(high > 0.5).sum()} "
+                f"of {values.shape[1]}"
+            )
         norms = record.grad_through_time[k]
         end = last_scored_index(norms)
         if end is None:
@@ -166,15 +187,19 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
         per_step = grad_decay_per_step(norms)
         label = f"||dL/dh_1|| / ||dL/dh_{end + 1}||"
         echo(f"  gradient     {label} = {_decay_words(ratio)}")
-        window = norms[:end + 1]
+        window = norms[: end + 1]
         positive = window[window > 0]
         if per_step is not None and ratio:
-            echo(f"               x{per_step:.3f} per step back; ||dL/dh_t|| from {positive.min():.2e} "
-                 f"to {positive.max():.2e}")
+            echo(
+                f"               x{per_step:.3f} per step back; ||dL/dh_t|| from {positive.min():.2e} "
+                f"to {positive.max():.2e}"
+            )
         elif positive.size:
-            echo(f"               ||dL/dh_t|| underflows to 0 (float32) on the {window.size - positive.size} "
-                 f"earliest step(s); the smallest non-zero is {positive.min():.2e}")
-        echo(f"               {sparkline(norms[:end + 1], 60, log=True, how=mean)}  (log scale, first token → last)")
+            echo(
+                f"               ||dL/dh_t|| underflows to 0 (float32) on the {window.size - positive.size} "
+                f"earliest step(s); the smallest non-zero is {positive.min():.2e}"
+            )
+        echo(f"               {sparkline(norms[: end + 1], 60, log=True, how=mean)}  (log scale, first token → last)")
 
 
 @click.command()
@@ -182,8 +207,13 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
 @click.option("--prompt", default=None, help="Text to start generating from.")
 @click.option("--length", type=int, default=200, help="New tokens per generation.")
 @click.option("--seed", type=int, default=None, help="Random seed for reproducible samples.")
-@click.option("--checkpoints", "folder", type=click.Path(path_type=Path), default=Path("checkpoints"),
-              help="Folder listed when no CKPT is given.")
+@click.option(
+    "--checkpoints",
+    "folder",
+    type=click.Path(path_type=Path),
+    default=Path("checkpoints"),
+    help="Folder listed when no CKPT is given.",
+)
 @click.option("--threads", type=int, default=1, help="CPU threads (1 is fastest for one-token steps).")
 def tui(ckpt: Path | None, prompt: str | None, length: int, seed: int | None, folder: Path, threads: int) -> None:
     """Sample and look inside a model interactively (without CKPT: pick one from a list).

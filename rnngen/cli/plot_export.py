@@ -9,16 +9,20 @@ import click
 
 from rnngen.errors import RnngenError
 
-
 # ---- plot ---------------------------------------------------------------------------------
 
 
 @click.command()
 @click.argument("log", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--metric", type=click.Choice(["loss", "bpc"]), default="loss",
-              help="Plot loss (nats/token) or bits per character.")
-@click.option("--png", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Draw to this PNG file instead of the terminal (needs rnngen[plot]).")
+@click.option(
+    "--metric", type=click.Choice(["loss", "bpc"]), default="loss", help="Plot loss (nats/token) or bits per character."
+)
+@click.option(
+    "--png",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Draw to this PNG file instead of the terminal (needs rnngen[plot]).",
+)
 @click.option("--width", type=int, default=None, show_default="terminal width", help="Chart width in columns.")
 @click.option("--height", type=int, default=18, help="Chart height in rows.")
 def plot(log: Path, metric: str, png: Path | None, width: int | None, height: int) -> None:
@@ -53,10 +57,19 @@ def plot(log: Path, metric: str, png: Path | None, width: int | None, height: in
 @click.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["lstmvis", "onnx"]), required=True,
-              help="lstmvis: hidden states of --text-file for LSTMVis (OUT is a folder); onnx: the network (OUT is a file).")
-@click.option("--text-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="lstmvis: the text whose hidden states are exported.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["lstmvis", "onnx"]),
+    required=True,
+    help="lstmvis: hidden states of --text-file for LSTMVis (OUT is a folder); onnx: the network (OUT is a file).",
+)
+@click.option(
+    "--text-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="lstmvis: the text whose hidden states are exported.",
+)
 @click.option("--max-tokens", type=int, default=None, help="lstmvis: export at most this many tokens of the text.")
 @click.option("--encoding", default="utf-8", help="Text encoding of --text-file.")
 def export(ckpt: Path, out: Path, fmt: str, text_file: Path | None, max_tokens: int | None, encoding: str) -> None:
@@ -76,8 +89,10 @@ def export(ckpt: Path, out: Path, fmt: str, text_file: Path | None, max_tokens: 
         if text_file is not None:
             raise RnngenError("--text-file applies to --format lstmvis only")
         info = export_onnx(model, out)
-        click.echo(f"{info['path']}  inputs {', '.join(info['inputs'])} -> outputs {', '.join(info['outputs'])}"
-                   f" (opset {info['opset']})")
+        click.echo(
+            f"{info['path']}  inputs {', '.join(info['inputs'])} -> outputs {', '.join(info['outputs'])}"
+            f" (opset {info['opset']})"
+        )
         return
     if text_file is None:
         raise RnngenError("--format lstmvis needs --text-file: the text whose hidden states to export")
@@ -94,5 +109,7 @@ def export(ckpt: Path, out: Path, fmt: str, text_file: Path | None, max_tokens: 
         text = loaded.tokenizer.decode(ids[:max_tokens]) if ids.size > max_tokens else text
     info = export_lstmvis(model, loaded.tokenizer, text, out, name=ckpt.stem)
     shape = next(iter(info["tables"].values()))
-    click.echo(f"{out}: {info['tokens']} tokens, {len(info['tables'])} tables of {shape[0]} x {shape[1]} "
-               "(states.hdf5, train.hdf5, words.dict, lstm.yml)")
+    click.echo(
+        f"{out}: {info['tokens']} tokens, {len(info['tables'])} tables of {shape[0]} x {shape[1]} "
+        "(states.hdf5, train.hdf5, words.dict, lstm.yml)"
+    )

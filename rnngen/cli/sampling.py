@@ -20,10 +20,16 @@ from rnngen.errors import RnngenError
 @click.option("--length", type=int, default=500, help="New tokens to generate.")
 @click.option("--seed", type=int, default=None, help="Random seed for reproducible samples.")
 @click.option("--num", type=int, default=1, help="Independent samples, generated as one batch.")
-@click.option("--threads", type=int, default=None, show_default="all cores",
-              help="CPU threads; batch-1 sampling of big models is memory-bound and gains from several cores.")
-def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length: int,
-           seed: int | None, num: int, threads: int) -> None:
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    show_default="all cores",
+    help="CPU threads; batch-1 sampling of big models is memory-bound and gains from several cores.",
+)
+def sample(
+    ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length: int, seed: int | None, num: int, threads: int
+) -> None:
     """Generate text from a checkpoint, streaming it as it is made.
 
     \b
@@ -50,8 +56,11 @@ def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length
     if prime:
         _, unknown = encode_prime(tokenizer, prime)
         if unknown:
-            click.echo(f"note: {len(unknown)} word(s) of the prime are not in the vocabulary and read as <unk>: "
-                       f"{' '.join(unknown[:8])}", err=True)
+            click.echo(
+                f"note: {len(unknown)} word(s) of the prime are not in the vocabulary and read as <unk>: "
+                f"{' '.join(unknown[:8])}",
+                err=True,
+            )
     out = sys.stdout
     stream = generate(model, tokenizer, prime=prime, length=length, config=config, seed=seed, num=num)
     if num == 1:
@@ -79,4 +88,3 @@ def sample(ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length
             out.write("\n" + "-" * 40 + "\n")
         out.write(continue_text(tokenizer, prime, col) + "\n")
     out.flush()
-

@@ -14,54 +14,117 @@ from rnngen.config import DEFAULTS as D
 
 TRAIN_OPTIONS = [
     click.argument("corpus"),
-    click.option("--level", type=click.Choice(["char", "word", "bpe"]), default=D.level,
-                 help="Token level: characters, words, or byte-level BPE (needs rnngen[bpe])."),
-    click.option("--vocab-size", type=int, default=None,
-                 help="Word level: keep this many tokens, the rest become <unk>. BPE: vocabulary to learn (default 2048)."),
+    click.option(
+        "--level",
+        type=click.Choice(["char", "word", "bpe"]),
+        default=D.level,
+        help="Token level: characters, words, or byte-level BPE (needs rnngen[bpe]).",
+    ),
+    click.option(
+        "--vocab-size",
+        type=int,
+        default=None,
+        help="Word level: keep this many tokens, the rest become <unk>. BPE: vocabulary to learn (default 2048).",
+    ),
     click.option("--model", "cell", type=click.Choice(["lstm", "gru", "rnn"]), default=D.cell, help="Recurrent cell."),
     click.option("--layers", type=int, default=None, show_default=AUTO, help="Stacked recurrent layers."),
     click.option("--hidden", type=int, default=None, show_default=AUTO, help="Units per layer."),
     click.option("--embed", type=int, default=None, show_default=AUTO, help="Embedding size."),
-    click.option("--dropout", type=float, default=None, show_default=AUTO,
-                 help="Dropout on embeddings, between layers and before the head (auto: by the passes the budget makes)."),
+    click.option(
+        "--dropout",
+        type=float,
+        default=None,
+        show_default=AUTO,
+        help="Dropout on embeddings, between layers and before the head (auto: by the passes the budget makes).",
+    ),
     click.option("--tie/--no-tie", default=D.tie, help="Tie embedding and output weights (needs --embed = --hidden)."),
-    click.option("--seq-len", type=int, default=None, show_default=AUTO, help="Tokens per training window (BPTT length)."),
+    click.option(
+        "--seq-len", type=int, default=None, show_default=AUTO, help="Tokens per training window (BPTT length)."
+    ),
     click.option("--batch-size", type=int, default=None, show_default=AUTO, help="Parallel streams per step."),
-    click.option("--lr", type=float, default=None, show_default=AUTO,
-                 help="Peak learning rate (AdamW, warm-up then cosine; auto: by the width)."),
-    click.option("--schedule", type=click.Choice(["cosine", "constant"]), default=D.schedule,
-                 help="Learning rate after warm-up: cosine decay over the budget, or constant."),
+    click.option(
+        "--lr",
+        type=float,
+        default=None,
+        show_default=AUTO,
+        help="Peak learning rate (AdamW, warm-up then cosine; auto: by the width).",
+    ),
+    click.option(
+        "--schedule",
+        type=click.Choice(["cosine", "constant"]),
+        default=D.schedule,
+        help="Learning rate after warm-up: cosine decay over the budget, or constant.",
+    ),
     # The warm-up the planner gives when none is asked for (rnngen/planner.py, plan()).
     click.option("--warmup", "warmup_steps", type=int, default=None, show_default="50", help="Warm-up steps."),
     click.option("--clip", type=float, default=D.clip, help="Clip the global gradient norm to this (0 = off)."),
-    click.option("--steps", type=int, default=None, help="Total optimizer steps of the run (resume counts earlier steps)."),
+    click.option(
+        "--steps", type=int, default=None, help="Total optimizer steps of the run (resume counts earlier steps)."
+    ),
     click.option("--epochs", type=float, default=None, help="Passes over the training text."),
-    click.option("--time", "time_spec", default=None, show_default="5m if no budget is given", help="Training time: 90s, 5m, 1h."),
-    click.option("--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation."),
+    click.option(
+        "--time", "time_spec", default=None, show_default="5m if no budget is given", help="Training time: 90s, 5m, 1h."
+    ),
+    click.option(
+        "--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation."
+    ),
     click.option("--seed", type=int, default=D.seed, help="Random seed (same machine and threads = same run)."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, help="Where to train."),
     click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads."),
-    click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=D.precision,
-                 help="bf16 autocast (auto: where the CPU has AMX/AVX512-BF16 or the GPU has bf16)."),
-    click.option("--out", type=click.Path(path_type=Path), default=None,
-                 show_default="checkpoints/<corpus>-<level>-<model>.safetensors", help="Checkpoint file to write."),
-    click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue training from this checkpoint."),
-    click.option("--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate and save every N steps."),
-    click.option("--eval-tokens", type=int, default=None, show_default="what ~3% of the run affords",
-                 help="Evaluations during training read at most this many validation tokens."),
-    click.option("--val-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                 help="Validate on this text instead of the corpus's last --val-frac (the whole corpus trains)."),
-    click.option("--on-nan", type=click.Choice(["stop", "skip"]), default=D.on_nan,
-                 help="On NaN/Inf: stop, or skip the step and halve the learning rate."),
+    click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "bf16"]),
+        default=D.precision,
+        help="bf16 autocast (auto: where the CPU has AMX/AVX512-BF16 or the GPU has bf16).",
+    ),
+    click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=None,
+        show_default="checkpoints/<corpus>-<level>-<model>.safetensors",
+        help="Checkpoint file to write.",
+    ),
+    click.option(
+        "--resume", type=click.Path(path_type=Path), default=None, help="Continue training from this checkpoint."
+    ),
+    click.option(
+        "--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate and save every N steps."
+    ),
+    click.option(
+        "--eval-tokens",
+        type=int,
+        default=None,
+        show_default="what ~3% of the run affords",
+        help="Evaluations during training read at most this many validation tokens.",
+    ),
+    click.option(
+        "--val-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Validate on this text instead of the corpus's last --val-frac (the whole corpus trains).",
+    ),
+    click.option(
+        "--on-nan",
+        type=click.Choice(["stop", "skip"]),
+        default=D.on_nan,
+        help="On NaN/Inf: stop, or skip the step and halve the learning rate.",
+    ),
     click.option("--encoding", default="utf-8", help="Text encoding of the corpus."),
     click.option("--tui", is_flag=True, help="Watch training in the dashboard."),
     click.option("--nproc", type=int, default=1, help="Train data-parallel in N processes (runs torchrun for you)."),
-    click.option("--log-jsonl", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                 help="Write one JSON object per step to this file (see rnngen plot)."),
-    click.option("--tensorboard", type=click.Path(path_type=Path, file_okay=False), default=None,
-                 help="Log scalars and gradient histograms to this TensorBoard folder (needs rnngen[tensorboard])."),
+    click.option(
+        "--log-jsonl",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Write one JSON object per step to this file (see rnngen plot).",
+    ),
+    click.option(
+        "--tensorboard",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Log scalars and gradient histograms to this TensorBoard folder (needs rnngen[tensorboard]).",
+    ),
 ]
-
 
 
 # The train command's parameters that are not training options, and the one named differently.
@@ -103,16 +166,24 @@ def train(ctx: click.Context, **params) -> None:
         code = run_training_dashboard(config, corpus, out=params["out"], resume=params["resume"], explicit=explicit)
         ctx.exit(code)
     from rnngen.api import run_training
-    from rnngen.training.distributed import rank
     from rnngen.progress import TrainingProgress
+    from rnngen.training.distributed import rank
 
     quiet = rank() != 0  # under torchrun only rank 0 speaks
     with TrainingProgress(quiet_console() if quiet else None) as progress:
         stop = threading.Event()
         with stop_on_signals(stop, progress.say):
-            done = run_training(config, corpus, out=params["out"], resume=params["resume"],
-                                callback=progress.handle, explicit=explicit, stop=stop,
-                                log_jsonl=params["log_jsonl"], tensorboard=params["tensorboard"])
+            done = run_training(
+                config,
+                corpus,
+                out=params["out"],
+                resume=params["resume"],
+                callback=progress.handle,
+                explicit=explicit,
+                stop=stop,
+                log_jsonl=params["log_jsonl"],
+                tensorboard=params["tensorboard"],
+            )
     if quiet:
         return
     if done.reason == "diverged":
@@ -123,4 +194,3 @@ def train(ctx: click.Context, **params) -> None:
         click.echo(f"best:       {done.best_path}")
     if done.reason == "stopped":
         click.echo(f"stopped at step {done.step}; continue with: rnngen train {params['corpus']} --resume {done.out}")
-

@@ -31,7 +31,21 @@ from rnngen.training.setup import (
 from rnngen.training.trainer import Trainer
 
 __all__ = [
-    "SHAPE_OPTIONS", "AlarmEvent", "Callback", "DoneEvent", "EvalEvent", "SavedEvent", "StartEvent", "StepEvent",
-    "TrainConfig", "TrainEvent", "Trainer", "autocast_dtype", "best_path_for", "check_out_path", "default_out",
-    "encode_corpus", "pick_device",
+    "SHAPE_OPTIONS",
+    "AlarmEvent",
+    "Callback",
+    "DoneEvent",
+    "EvalEvent",
+    "SavedEvent",
+    "StartEvent",
+    "StepEvent",
+    "TrainConfig",
+    "TrainEvent",
+    "Trainer",
+    "autocast_dtype",
+    "best_path_for",
+    "check_out_path",
+    "default_out",
+    "encode_corpus",
+    "pick_device",
 ]

@@ -54,8 +54,9 @@ def env() -> DistEnv | None:
     if world <= 1:
         return None
     try:
-        return DistEnv(rank=int(os.environ["RANK"]), world_size=world,
-                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        return DistEnv(
+            rank=int(os.environ["RANK"]), world_size=world, local_rank=int(os.environ.get("LOCAL_RANK", "0"))
+        )
     except (KeyError, ValueError):
         raise RnngenError("WORLD_SIZE is set but RANK is not: start distributed runs with torchrun") from None
 
@@ -112,11 +113,14 @@ class DistributedTrainer(Trainer):
         self.rows = slice(r * local, (r + 1) * local)
         # Streams are consecutive stretches of the text: this rank's rows are one slice of it.
         span = local * layout.stream_len
-        self.batches = StreamBatches(self.train_split.ids[r * span:(r + 1) * span], self.layout)
+        self.batches = StreamBatches(self.train_split.ids[r * span : (r + 1) * span], self.layout)
         # The (restored or fresh) state is the whole batch's: keep this rank's rows.
         self.state = tuple(s[:, self.rows].contiguous() for s in self.state)
-        device_ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
-            if self.device.type == "cuda" else None
+        device_ids = (
+            [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+            if self.device.type == "cuda"
+            else None
+        )
         self.ddp = DistributedDataParallel(self.model, device_ids=device_ids)
         self._synced_elapsed = self.elapsed_s
         self._last_eval_synced = self.elapsed_s
@@ -135,7 +139,8 @@ class DistributedTrainer(Trainer):
         """One all-reduce per step: the mean loss, rank 0's clock, and whether anyone was asked to stop."""
         flags = torch.tensor(
             [loss_value, self.elapsed_s if self.dist_env.rank == 0 else 0.0, float(self._requested.is_set())],
-            dtype=torch.float64, device=self.device,
+            dtype=torch.float64,
+            device=self.device,
         )
         self._dist.all_reduce(flags)
         total_loss, elapsed, stop = flags.tolist()
@@ -217,8 +222,16 @@ class DistributedTrainer(Trainer):
 
 def torchrun_command(nproc: int, args: list[str]) -> list[str]:
     """The torchrun command line for ``rnngen --nproc N``: one machine, a free port."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "rnngen", *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "rnngen",
+        *args,
+    ]
 
 
 def launch(nproc: int, args: list[str], *, threads: int | None = None) -> int:

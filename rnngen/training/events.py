@@ -6,9 +6,9 @@ consume these; none of them reaches into the trainer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from rnngen.config import TrainConfig
 from rnngen.evaluation import EvalResult

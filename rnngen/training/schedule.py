@@ -50,8 +50,9 @@ def learning_rate(config: TrainConfig, step: int, done: float, lr_scale: float =
     return config.lr * factor * lr_scale
 
 
-def eval_due(config: TrainConfig, step: int, total: int | None, elapsed_s: float,
-             last_eval_step: int, last_eval_time: float) -> bool:
+def eval_due(
+    config: TrainConfig, step: int, total: int | None, elapsed_s: float, last_eval_step: int, last_eval_time: float
+) -> bool:
     """Every ``eval_every`` steps when given; else about ten evaluations per run."""
     if config.eval_every:
         return step - last_eval_step >= config.eval_every

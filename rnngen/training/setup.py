@@ -42,7 +42,9 @@ def check_out_path(out: Path, *, resuming_from: Path | None) -> None:
         if out.is_dir():
             raise RnngenError(f"{setting('out')} {out} is a folder; give a file path ending in .safetensors")
         if not is_rnngen_checkpoint(out):
-            raise RnngenError(f"{setting('out')} {out} exists and is not an rnngen checkpoint; refusing to overwrite it")
+            raise RnngenError(
+                f"{setting('out')} {out} exists and is not an rnngen checkpoint; refusing to overwrite it"
+            )
         same = resuming_from is not None and out.resolve() == resuming_from.resolve()
         if not same:
             raise RnngenError(
@@ -82,15 +84,24 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
         supported = torch.cuda.is_bf16_supported()
     else:
         cpu = getattr(torch, "cpu", None)
-        supported = any(getattr(cpu, probe, lambda: False)()
-                        for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+        supported = any(
+            getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        )
     if precision == "bf16" and not supported:
         raise RnngenError(f"{setting('precision')} bf16 is not supported on this {device.type.upper()}")
     return torch.bfloat16 if supported else None
 
 
-def encode_corpus(corpus: Corpus, level: str, cut: int, vocab_size: int | None, val_frac: float, *,
-                  text: str | None = None, cacheable: bool = True) -> tuple[Tokenizer, Split, Split]:
+def encode_corpus(
+    corpus: Corpus,
+    level: str,
+    cut: int,
+    vocab_size: int | None,
+    val_frac: float,
+    *,
+    text: str | None = None,
+    cacheable: bool = True,
+) -> tuple[Tokenizer, Split, Split]:
     """Fit and encode, or reuse the cached encoding of a big corpus (memory-mapped)."""
     key = cache_key(corpus, level, vocab_size, val_frac) if cacheable else None
     cached = load_encoded(key) if key else None

@@ -14,9 +14,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +66,7 @@ class Trainer:
         validate_config(config)
         self.callback = callback or (lambda event: None)
         self.notes: list[str] = []
-        self.between_steps: list[Callable[["Trainer"], None]] = []
+        self.between_steps: list[Callable[[Trainer], None]] = []
         # Per-parameter gradient norms in every StepEvent: only the dashboard asks for them.
         self.param_norms_wanted = False
         self.tokens_per_s = 0.0  # training speed, recent steps weighted most
@@ -86,7 +86,8 @@ class Trainer:
         # the compact ids are kept.
         if resumed is None:
             self.tokenizer, self.train_split, self.val_split = encode_corpus(
-                corpus, config.level, cut, config.vocab_size, config.val_frac, text=text, cacheable=cacheable)
+                corpus, config.level, cut, config.vocab_size, config.val_frac, text=text, cacheable=cacheable
+            )
         else:
             self.train_split = encode_range(self.tokenizer, text, 0, cut)
             self.val_split = encode_range(self.tokenizer, text, cut, len(text))
@@ -104,14 +105,18 @@ class Trainer:
         self.layout = plan_layout(self.train_split.tokens, config.batch_size, config.seq_len)
         if self.layout.seq_len < config.seq_len or self.layout.batch_size < config.batch_size:
             self.notes.append(
-                f"corpus is small: using {self.layout.batch_size} stream(s) of "
-                f"{self.layout.seq_len}-token windows"
+                f"corpus is small: using {self.layout.batch_size} stream(s) of {self.layout.seq_len}-token windows"
             )
         self.batches = StreamBatches(self.train_split.ids, self.layout)
 
         self.model_config = ModelConfig(
-            cell=config.cell, vocab_size=self.tokenizer.vocab_size, embed=config.embed,
-            hidden=config.hidden, layers=config.layers, dropout=config.dropout, tie=config.tie,
+            cell=config.cell,
+            vocab_size=self.tokenizer.vocab_size,
+            embed=config.embed,
+            hidden=config.hidden,
+            layers=config.layers,
+            dropout=config.dropout,
+            tie=config.tie,
         )
         torch.manual_seed(config.seed)
         self.model = RNNLanguageModel(self.model_config)
@@ -148,8 +153,14 @@ class Trainer:
         def speed(cell: str, shape: Shape, batch: int, seq_len: int) -> float:
             return measure_speed(cell, shape, batch, seq_len, vocab, device=self.device, amp_dtype=self.amp_dtype)
 
-        config, self.plan = plan(config, train_tokens=self.train_split.tokens, val_tokens=self.val_split.tokens,
-                                 vocab=vocab, gpu=self.device.type == "cuda", speed=speed if timed else None)
+        config, self.plan = plan(
+            config,
+            train_tokens=self.train_split.tokens,
+            val_tokens=self.val_split.tokens,
+            vocab=vocab,
+            gpu=self.device.type == "cuda",
+            speed=speed if timed else None,
+        )
         return config
 
     def _make_optimizer(self) -> torch.optim.AdamW:
@@ -203,8 +214,9 @@ class Trainer:
         return schedule.budget_done(self.step, self.total_steps, self.elapsed_s, self.config.time_s)
 
     def eval_due(self, last_eval_step: int, last_eval_time: float) -> bool:
-        return schedule.eval_due(self.config, self.step, self.total_steps, self.elapsed_s,
-                                 last_eval_step, last_eval_time)
+        return schedule.eval_due(
+            self.config, self.step, self.total_steps, self.elapsed_s, last_eval_step, last_eval_time
+        )
 
     # -- one step
 
@@ -229,7 +241,9 @@ class Trainer:
         for group in opt.param_groups:
             group["lr"] = lr
         model.train()
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
             logits, new_state = model(x, self.state)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -257,10 +271,15 @@ class Trainer:
         self.tokens_per_s = self._rate_tokens / max(self._rate_time, 1e-9)
         step_s = self._rate_time / max(self._rate_tokens, 1) * tokens
         return StepEvent(
-            step=self.step, loss=mean_loss,
+            step=self.step,
+            loss=mean_loss,
             bpc=mean_loss / math.log(2) / self.chars_per_token,
-            grad_norm=total, clipped=clipped, lr=lr, tokens_per_s=self.tokens_per_s * self.processes,
-            elapsed_s=self.elapsed_s + dt, progress=self.progress(),
+            grad_norm=total,
+            clipped=clipped,
+            lr=lr,
+            tokens_per_s=self.tokens_per_s * self.processes,
+            elapsed_s=self.elapsed_s + dt,
+            progress=self.progress(),
             eta_s=schedule.eta(self.step, self.total_steps, self.elapsed_s, self.config.time_s, step_s),
             param_grad_norms=self._param_norms(params, norms) if self.param_norms_wanted else None,
         )
@@ -282,8 +301,10 @@ class Trainer:
             with torch.no_grad():
                 sizes = {name: float(p.detach().abs().max()) for name, p in self.model.named_parameters()}
             bad = max(sizes, key=sizes.get)
-            message = (f"step {self.step + 1}: the loss is NaN or infinite; the update was not applied "
-                       f"(largest weights: {bad}, |w| up to {sizes[bad]:.3g})")
+            message = (
+                f"step {self.step + 1}: the loss is NaN or infinite; the update was not applied "
+                f"(largest weights: {bad}, |w| up to {sizes[bad]:.3g})"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         return AlarmEvent(step=self.step + 1, message=message, parameter=bad)
 
@@ -298,19 +319,28 @@ class Trainer:
             if self.config.time_s is not None:
                 run_seconds = self.config.time_s
             else:
-                run_seconds = (self.total_steps or self.step) * self.layout.batch_size * self.layout.seq_len \
+                run_seconds = (
+                    (self.total_steps or self.step)
+                    * self.layout.batch_size
+                    * self.layout.seq_len
                     / max(self.tokens_per_s, 1e-9)
-            self.config = replace(self.config, eval_tokens=eval_tokens_for(
-                self.tokens_per_s, self.val_split.tokens, run_seconds))
+                )
+            self.config = replace(
+                self.config, eval_tokens=eval_tokens_for(self.tokens_per_s, self.val_split.tokens, run_seconds)
+            )
         ids, chars = self.val_split.ids, self.val_split.chars
         if ids.size > self.config.eval_tokens:
             # Big corpora: a fixed prefix of the validation text keeps evaluations cheap and comparable.
             chars = round(chars * self.config.eval_tokens / ids.size)
             ids = ids[: self.config.eval_tokens]
         return evaluate(
-            self.model, ids, chars,
-            batch_size=32, seq_len=max(self.layout.seq_len, 128),
-            device=self.device, amp_dtype=self.amp_dtype,
+            self.model,
+            ids,
+            chars,
+            batch_size=32,
+            seq_len=max(self.layout.seq_len, 128),
+            device=self.device,
+            amp_dtype=self.amp_dtype,
         )
 
     def checkpoint(self, *, with_optimizer: bool = True) -> Checkpoint:
@@ -346,12 +376,15 @@ class Trainer:
         improved = val is not None and (self.best_val is None or val.loss < self.best_val)
         if improved:
             self.best_val, self.best_step = val.loss, self.step
-        self.history.append({
-            "step": self.step, "elapsed_s": round(self.elapsed_s, 2),
-            "train_loss": round(train_loss, 5) if math.isfinite(train_loss) else None,
-            "val_loss": round(val.loss, 5) if val else None,
-            "val_bpc": round(val.bpc, 5) if val else None,
-        })
+        self.history.append(
+            {
+                "step": self.step,
+                "elapsed_s": round(self.elapsed_s, 2),
+                "train_loss": round(train_loss, 5) if math.isfinite(train_loss) else None,
+                "val_loss": round(val.loss, 5) if val else None,
+                "val_bpc": round(val.bpc, 5) if val else None,
+            }
+        )
         self.callback(EvalEvent(self.step, train_loss, val, improved))
         # Without validation text the latest weights are the best we know.
         self.save(best=improved or val is None)
@@ -361,13 +394,22 @@ class Trainer:
 
     def run(self, stop: threading.Event | None = None) -> DoneEvent:
         stop = stop or threading.Event()
-        self.callback(StartEvent(
-            config=self.config, model_config=self.model_config,
-            parameters=self.model.num_parameters(), train_tokens=self.train_split.tokens,
-            val_tokens=self.val_split.tokens, vocab_size=self.tokenizer.vocab_size,
-            start_step=self.step, total_steps=self.total_steps, time_budget_s=self.config.time_s,
-            out=self.out, notes=list(self.notes), plan=self.plan.summary if self.plan else None,
-        ))
+        self.callback(
+            StartEvent(
+                config=self.config,
+                model_config=self.model_config,
+                parameters=self.model.num_parameters(),
+                train_tokens=self.train_split.tokens,
+                val_tokens=self.val_split.tokens,
+                vocab_size=self.tokenizer.vocab_size,
+                start_step=self.step,
+                total_steps=self.total_steps,
+                time_budget_s=self.config.time_s,
+                out=self.out,
+                notes=list(self.notes),
+                plan=self.plan.summary if self.plan else None,
+            )
+        )
         reason = "budget"
         last_eval_step, last_eval_time = self.step, self.elapsed_s
         recent_loss = float("nan")

@@ -218,8 +218,9 @@ class InspectApp(App[int]):
         self.load_checkpoint_worker(Path(path), purpose)
 
     def action_open_main(self) -> None:
-        self.push_screen(CheckpointPicker(self.checkpoints_dir, cancellable=self.state.opened is not None),
-                         self._picked_main)
+        self.push_screen(
+            CheckpointPicker(self.checkpoints_dir, cancellable=self.state.opened is not None), self._picked_main
+        )
 
     def action_open_compare(self) -> None:
         if self.state.opened is None:
@@ -298,14 +299,23 @@ class InspectApp(App[int]):
         self.start_generation()
 
     @work(thread=True, exclusive=True, group="generate")
-    def generate_worker(self, gen_id: int, opened: Opened, prompt: str, config: SamplingConfig, length: int,
-                        seed: int | None) -> None:
+    def generate_worker(
+        self, gen_id: int, opened: Opened, prompt: str, config: SamplingConfig, length: int, seed: int | None
+    ) -> None:
         worker = get_current_worker()
         batch: list[StepDetail] = []
         last = time.monotonic()
         try:
-            for step in sample_with_details(opened.model, opened.tokenizer, prompt=prompt, length=length,
-                                            config=config, seed=seed, top_k=TOP_K, step_model=opened.stepper):
+            for step in sample_with_details(
+                opened.model,
+                opened.tokenizer,
+                prompt=prompt,
+                length=length,
+                config=config,
+                seed=seed,
+                top_k=TOP_K,
+                step_model=opened.stepper,
+            ):
                 if worker.is_cancelled:
                     return
                 batch.append(step)
@@ -355,8 +365,9 @@ class InspectApp(App[int]):
         self.inspect_worker(s.gen_id, s.opened, s.compare, ids, "".join(s.pieces), s.loss_mode)
 
     @work(thread=True, exclusive=True, group="inspect")
-    def inspect_worker(self, gen_id: int, opened: Opened, compare: Opened | None, ids: list[int], text: str,
-                       loss: str) -> None:
+    def inspect_worker(
+        self, gen_id: int, opened: Opened, compare: Opened | None, ids: list[int], text: str, loss: str
+    ) -> None:
         offset = max(0, len(ids) - INSPECT_WINDOW)
         try:
             record = inspect_ids(opened.model, ids[offset:], tokenizer=opened.tokenizer, top_k=TOP_K, loss=loss)
@@ -367,8 +378,9 @@ class InspectApp(App[int]):
         other, other_error = None, None
         if compare is not None:
             try:
-                other = inspect_text(compare.model, compare.tokenizer, text, top_k=TOP_K, loss=loss,
-                                     max_tokens=INSPECT_WINDOW)
+                other = inspect_text(
+                    compare.model, compare.tokenizer, text, top_k=TOP_K, loss=loss, max_tokens=INSPECT_WINDOW
+                )
             except RnngenError as exc:
                 other_error = f"{compare.name} cannot read this text: {exc}"
         self.post_message(msg.Inspected(gen_id, record, other, other_error))

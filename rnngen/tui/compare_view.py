@@ -26,7 +26,10 @@ class CompareDashboard(App):
     .panel { height: 1fr; border: round $primary; border-title-color: $accent; padding: 0 1; overflow: hidden hidden; }
     """
     TITLE = "rnngen compare"
-    BINDINGS = [Binding("q", "quit_compare", "quit"), Binding("ctrl+c", "quit_compare", "quit", show=False, priority=True)]
+    BINDINGS = [
+        Binding("q", "quit_compare", "quit"),
+        Binding("ctrl+c", "quit_compare", "quit", show=False, priority=True),
+    ]
 
     def __init__(self, trainers: list[Trainer], *, probe_len: int = 96, refresh_hz: float = 4.0):
         super().__init__()
@@ -41,8 +44,8 @@ class CompareDashboard(App):
         self.curves = {c: [] for c in self.cells}
         self.val = {c: [] for c in self.cells}
         self.probe: dict[str, ProbeEvent] = {}
-        self.state = {c: "waiting" for c in self.cells}
-        self.total = {c: None for c in self.cells}
+        self.state = dict.fromkeys(self.cells, "waiting")
+        self.total = dict.fromkeys(self.cells)
         self.quitting = False
 
     def compose(self) -> ComposeResult:
@@ -60,8 +63,9 @@ class CompareDashboard(App):
 
     def _work(self) -> None:
         try:
-            self.results = run_comparison(self.trainers, callback=lambda c, e: self.queue.append((c, e)),
-                                          stop=self.stop, probe_len=self.probe_len)
+            self.results = run_comparison(
+                self.trainers, callback=lambda c, e: self.queue.append((c, e)), stop=self.stop, probe_len=self.probe_len
+            )
         finally:
             self.finished.set()
 
@@ -91,8 +95,15 @@ class CompareDashboard(App):
             size = loss.content_size
             last_val = self.val[cell][-1][1] if self.val[cell] else None
             head = Text(f"val loss {fmt(last_val)}\n", style="bold")
-            loss.show(head + line_chart([(smooth(self.curves[cell]), "·", "cyan"), (self.val[cell], "◆", "bold yellow")],
-                                          max(size.width, 12), max(size.height - 1, 2), x_max=self.total[cell]))
+            loss.show(
+                head
+                + line_chart(
+                    [(smooth(self.curves[cell]), "·", "cyan"), (self.val[cell], "◆", "bold yellow")],
+                    max(size.width, 12),
+                    max(size.height - 1, 2),
+                    x_max=self.total[cell],
+                )
+            )
             gtt = self.query_one(f"#gtt-{cell}", Panel)
             size = gtt.content_size
             p = self.probe.get(cell)

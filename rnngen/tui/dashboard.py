@@ -23,7 +23,17 @@ from textual.widgets import Footer, Static
 
 from rnngen.live import LiveSession, PausedEvent, PreviewEvent, ProbeEvent
 from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
-from rnngen.tui.widgets.charts import bucket, fmt, fmt_duration, fmt_sci, heatmap, line_chart, log_bars, smooth, sparkline
+from rnngen.tui.widgets.charts import (
+    bucket,
+    fmt,
+    fmt_duration,
+    fmt_sci,
+    heatmap,
+    line_chart,
+    log_bars,
+    smooth,
+    sparkline,
+)
 from rnngen.tui.widgets.panel import Panel
 
 MAX_POINTS = 4096
@@ -85,9 +95,14 @@ class DashboardState:
             if event.val is not None:
                 self.val_loss.append((event.step, event.val.loss))
                 self.val_bpc = event.val.bpc
-            self.log.append((f"step {event.step}: eval train {fmt(event.train_loss)} val "
-                             f"{fmt(event.val.loss if event.val else None)} bpc {fmt(self.val_bpc)}"
-                             + (" best" if event.best else ""), "green" if event.best else ""))
+            self.log.append(
+                (
+                    f"step {event.step}: eval train {fmt(event.train_loss)} val "
+                    f"{fmt(event.val.loss if event.val else None)} bpc {fmt(self.val_bpc)}"
+                    + (" best" if event.best else ""),
+                    "green" if event.best else "",
+                )
+            )
         elif isinstance(event, ProbeEvent):
             self.probe = event
             if self.first_probe is None:
@@ -239,10 +254,14 @@ class TrainingDashboard(App):
         v = s.versions
         self.query_one("#status", Static).update(self.render_status())
         self.query_one("#status").set_class(s.alarm is not None or s.error is not None, "alarm")
-        for panel_id, render, key in (("loss", self.render_loss, v["train"]), ("grad", self.render_grad, v["train"]),
-                                      ("gtt", self.render_gtt, v["probe"]), ("hidden", self.render_hidden, v["probe"]),
-                                      ("sample", self.render_sample, (v["sample"], self._temperature)),
-                                      ("log", self.render_log, v["log"])):
+        for panel_id, render, key in (
+            ("loss", self.render_loss, v["train"]),
+            ("grad", self.render_grad, v["train"]),
+            ("gtt", self.render_gtt, v["probe"]),
+            ("hidden", self.render_hidden, v["probe"]),
+            ("sample", self.render_sample, (v["sample"], self._temperature)),
+            ("log", self.render_log, v["log"]),
+        ):
             widget = self.query_one(f"#{panel_id}", Panel)
             size = widget.content_size
             if widget.drawn_key == (key, size) and not force:
@@ -279,11 +298,15 @@ class TrainingDashboard(App):
         filled = int(progress * 10)
         t.append(" " + "█" * filled + "░" * (10 - filled) + f" {progress:4.0%}")
         if step is not None:
-            t.append(f" · {step.tokens_per_s:,.0f} tok/s · left {fmt_duration(0 if s.done else step.eta_s)}"
-                     f" · lr {step.lr:.1e}")
+            t.append(
+                f" · {step.tokens_per_s:,.0f} tok/s · left {fmt_duration(0 if s.done else step.eta_s)}"
+                f" · lr {step.lr:.1e}"
+            )
         t.append(" · ")
         if s.done is not None:
-            t.append(f"{s.done.reason.upper()} · q quits", style="bold green" if s.done.reason == "budget" else "bold yellow")
+            t.append(
+                f"{s.done.reason.upper()} · q quits", style="bold green" if s.done.reason == "budget" else "bold yellow"
+            )
         elif self.quitting:
             t.append("SAVING…", style="bold yellow")
         elif s.paused:
@@ -291,23 +314,32 @@ class TrainingDashboard(App):
         else:
             t.append("TRAINING", style="bold green")
         if s.alarm is not None:
-            t.append(f"\n ⚠ ALARM {s.alarm.message} (parameter: {s.alarm.parameter}); "
-                     "the last good checkpoint is kept", style="bold white on red")
+            t.append(
+                f"\n ⚠ ALARM {s.alarm.message} (parameter: {s.alarm.parameter}); the last good checkpoint is kept",
+                style="bold white on red",
+            )
         elif s.error is not None:
             t.append(f"\n ⚠ {s.error}", style="bold white on red")
         else:
-            t.append(f"\n train loss {fmt(step.loss if step else None)} · bpc {fmt(step.bpc if step else None)}"
-                     f" · val loss {fmt(s.val_loss[-1][1] if s.val_loss else None)} · val bpc {fmt(s.val_bpc)}",
-                     style="dim" if step is None else "")
+            t.append(
+                f"\n train loss {fmt(step.loss if step else None)} · bpc {fmt(step.bpc if step else None)}"
+                f" · val loss {fmt(s.val_loss[-1][1] if s.val_loss else None)} · val bpc {fmt(s.val_bpc)}",
+                style="dim" if step is None else "",
+            )
         return t
 
     def render_loss(self, width: int, height: int) -> Text:
         s = self.state
         total = s.start.total_steps if s.start else None
-        chart = line_chart([(smooth(s.train_loss), "·", "cyan"), (s.val_loss, "◆", "bold yellow")], width, height - 1, x_max=total)
+        chart = line_chart(
+            [(smooth(s.train_loss), "·", "cyan"), (s.val_loss, "◆", "bold yellow")], width, height - 1, x_max=total
+        )
         step = s.last_step
-        head = Text(f"train {fmt(step.loss if step else None)}  bpc {fmt(step.bpc if step else None)}   "
-                    f"val {fmt(s.val_loss[-1][1] if s.val_loss else None)}  bpc {fmt(s.val_bpc)}\n", style="bold")
+        head = Text(
+            f"train {fmt(step.loss if step else None)}  bpc {fmt(step.bpc if step else None)}   "
+            f"val {fmt(s.val_loss[-1][1] if s.val_loss else None)}  bpc {fmt(s.val_bpc)}\n",
+            style="bold",
+        )
         return head + chart
 
     def render_grad(self, width: int, height: int) -> Text:
@@ -318,8 +350,11 @@ class TrainingDashboard(App):
             return t
         clip = s.start.config.clip if s.start else 0
         recent = s.clipped[-100:]
-        t.append(f"‖g‖ {fmt_sci(s.grad_norm[-1])} before clip · clip {clip or 'off'} · "
-                 f"clipped {sum(recent) / max(len(recent), 1):.0%} of {len(recent)}\n", style="bold")
+        t.append(
+            f"‖g‖ {fmt_sci(s.grad_norm[-1])} before clip · clip {clip or 'off'} · "
+            f"clipped {sum(recent) / max(len(recent), 1):.0%} of {len(recent)}\n",
+            style="bold",
+        )
         cols = width - 7
         norms = bucket(s.grad_norm, cols)
         flags = bucket([1.0 if c else 0.0 for c in s.clipped], cols)
@@ -363,8 +398,7 @@ class TrainingDashboard(App):
             return Text("waiting for the first probe…", style="dim")
         units = len(p.hidden[0]) if p.hidden else 0
         shown = min(units, (height - 1) * 2)
-        head = Text(f"units 1-{shown}/{units} × {min(width, len(p.hidden))} steps · blue −1 red +1\n",
-                    style="dim")
+        head = Text(f"units 1-{shown}/{units} × {min(width, len(p.hidden))} steps · blue −1 red +1\n", style="dim")
         body = heatmap(p.hidden, width, height - 1)
         return head + body
 
@@ -424,4 +458,3 @@ class TrainingDashboard(App):
             self.redraw(force=True)
         else:
             self._finish()
-

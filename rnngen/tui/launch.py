@@ -15,14 +15,27 @@ from rnngen.live import LiveSession
 from rnngen.training import TrainConfig, Trainer
 
 
-def build_session(config: TrainConfig, corpus: Corpus, *, out: Path | None = None, resume: Path | None = None,
-                  explicit: set[str] | None = None, **session_options) -> LiveSession:
+def build_session(
+    config: TrainConfig,
+    corpus: Corpus,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    explicit: set[str] | None = None,
+    **session_options,
+) -> LiveSession:
     trainer = Trainer(config, corpus, out=out, resume=resume, explicit=explicit)
     return LiveSession(trainer, **session_options)
 
 
-def run_training_dashboard(config: TrainConfig, corpus: Corpus, *, out: Path | None = None,
-                           resume: Path | None = None, explicit: set[str] | None = None) -> int:
+def run_training_dashboard(
+    config: TrainConfig,
+    corpus: Corpus,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    explicit: set[str] | None = None,
+) -> int:
     """Train in the dashboard; returns the exit code (0 after ``q``, 3 if training diverged).
 
     Unless --threads is given, training leaves one core to the interface: when the UI
@@ -46,7 +59,9 @@ def run_training_dashboard(config: TrainConfig, corpus: Corpus, *, out: Path | N
         if done.reason == "diverged":
             import sys
 
-            print(f"error: training diverged at step {done.step + 1}; last good checkpoint: {done.out}", file=sys.stderr)
+            print(
+                f"error: training diverged at step {done.step + 1}; last good checkpoint: {done.out}", file=sys.stderr
+            )
     return app.return_code if app.return_code is not None else app.exit_code_for_state()
 
 

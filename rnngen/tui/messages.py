@@ -27,8 +27,9 @@ class Failed(Message):
 
 
 class Inspected(Message):
-    def __init__(self, gen_id: int, record: InspectionRecord | None, compare: InspectionRecord | None,
-                 compare_error: str | None) -> None:
+    def __init__(
+        self, gen_id: int, record: InspectionRecord | None, compare: InspectionRecord | None, compare_error: str | None
+    ) -> None:
         super().__init__()
         self.gen_id, self.record, self.compare, self.compare_error = gen_id, record, compare, compare_error
 

@@ -67,8 +67,10 @@ def describe_header(path: Path) -> str:
         train = json.loads(metadata.get("rnngen.train", "{}"))
     except json.JSONDecodeError:
         raise RnngenError(f"{path} has malformed metadata") from None
-    text = f"{model_label(model.get('cell', '?'), model.get('layers', '?'), model.get('hidden', '?'))} " \
-           f"{tok.get('level', '?')}"
+    text = (
+        f"{model_label(model.get('cell', '?'), model.get('layers', '?'), model.get('hidden', '?'))} "
+        f"{tok.get('level', '?')}"
+    )
     if isinstance(train, dict) and train.get("step") is not None:
         text += f", step {train['step']}"
     return text

@@ -161,12 +161,19 @@ class SampleView(View):
             else:
                 rgb = prob_rgb(step.prob)
                 styles.append(None if rgb is None else bg_style(rgb))
-        text.set_data(state.pieces, styles, state.cursor if state.doc else None,
-                      placeholder="generating…" if state.generating else "press g to generate")
+        text.set_data(
+            state.pieces,
+            styles,
+            state.cursor if state.doc else None,
+            placeholder="generating…" if state.generating else "press g to generate",
+        )
         if unit_values is not None:
-            legend.update(Text.assemble(activation_legend(state.unit_scale()),
-                                        (f"\nL{state.layer + 1} {state.state_kind}[{state.unit}] · u: probability",
-                                         "dim")))
+            legend.update(
+                Text.assemble(
+                    activation_legend(state.unit_scale()),
+                    (f"\nL{state.layer + 1} {state.state_kind}[{state.unit}] · u: probability", "dim"),
+                )
+            )
         else:
             legend.update(Text.assemble(probability_legend(), ("\nu: colour by a unit", "dim")))
         if not state.doc:
@@ -179,13 +186,18 @@ class SampleView(View):
         if step.prob is None:
             bars.set_data([], header=where, note="the first token: nothing predicts it")
             return
-        candidates = [Candidate(tok.token_text(i), p, None if step.prompt else sp, i == step.token_id)
-                      for i, p, sp in step.top]
+        candidates = [
+            Candidate(tok.token_text(i), p, None if step.prompt else sp, i == step.token_id) for i, p, sp in step.top
+        ]
         if all(not c.chosen for c in candidates):
             candidates.append(Candidate(tok.token_text(step.token_id), step.prob, step.sample_prob, True))
         kind = "prompt" if step.prompt else "sampled"
-        bars.set_data(candidates, header=f"{where} ({kind})", entropy=step.entropy,
-                      note="bars: model p; dim: sampling p" if not step.prompt else "")
+        bars.set_data(
+            candidates,
+            header=f"{where} ({kind})",
+            entropy=step.entropy,
+            note="bars: model p; dim: sampling p" if not step.prompt else "",
+        )
 
 
 # ---- 2 hidden state ------------------------------------------------------------------------
@@ -237,15 +249,23 @@ class HiddenView(View):
         at = ""
         if rc is not None:
             at = f" · t={rc + record.offset + 1} '{show_token(record.tokens[rc])}': {values[rc, state.unit]:+.3f}"
-        info.update(Text.assemble(
-            (f"layer {state.layer + 1}/{record.layers} ", "bold"),
-            (f"{kind}" + (" (cell)" if kind == "c" else ""), "bold #f0a030"),
-            f" · unit {state.unit}/{record.hidden_size}{at}",
-            (f" · mean|{kind}| {np.abs(values[:, state.unit]).mean():.2f}", "dim"),
-        ))
+        info.update(
+            Text.assemble(
+                (f"layer {state.layer + 1}/{record.layers} ", "bold"),
+                (f"{kind}" + (" (cell)" if kind == "c" else ""), "bold #f0a030"),
+                f" · unit {state.unit}/{record.hidden_size}{at}",
+                (f" · mean|{kind}| {np.abs(values[:, state.unit]).mean():.2f}", "dim"),
+            )
+        )
         scale = state.unit_scale()
-        heat.set_data(values.T, selected_row=state.unit, cursor=rc, kind="diverging",
-                      scale=scale, axis=[show_token(p.strip() or p) for p in state.record_pieces])
+        heat.set_data(
+            values.T,
+            selected_row=state.unit,
+            cursor=rc,
+            kind="diverging",
+            scale=scale,
+            axis=[show_token(p.strip() or p) for p in state.record_pieces],
+        )
         caption.update(Text.assemble((f"text coloured by {kind}[{state.unit}] ", "bold"), activation_legend(scale)))
         column = values[:, state.unit]
         styles = [bg_style(activation_rgb(float(v), scale)) for v in column]
@@ -287,7 +307,8 @@ class GatesView(View):
                     ("A plain RNN has no gates: ", "bold"),
                     "h_t = tanh(W x_t + U h_{t-1} + b). Every step squashes the whole state "
                     "through the same tanh, so nothing decides what to keep. Compare its "
-                    "gradient view (4) with an LSTM's.")
+                    "gradient view (4) with an LSTM's.",
+                )
             info.update(message)
             row.display = False
             heat.set_data(np.zeros((0, 0)))
@@ -311,14 +332,22 @@ class GatesView(View):
         low, high = gate_saturation(values)
         u = state.unit
         at = f" · t={rc + record.offset + 1}: {values[rc, u]:.2f}" if rc is not None else ""
-        info.update(Text.assemble(
-            (f"layer {state.layer + 1}/{record.layers} ", "bold"),
-            (f"{gate} gate", "bold #f0a030"),
-            f" · unit {u}: closed {low[u]:.0%}, open {high[u]:.0%} of steps{at}",
-        ))
+        info.update(
+            Text.assemble(
+                (f"layer {state.layer + 1}/{record.layers} ", "bold"),
+                (f"{gate} gate", "bold #f0a030"),
+                f" · unit {u}: closed {low[u]:.0%}, open {high[u]:.0%} of steps{at}",
+            )
+        )
         sigmoid = gate in names
-        heat.set_data(values.T, selected_row=u, cursor=rc, kind="sequential" if sigmoid else "diverging",
-                      scale=1.0, axis=[show_token(p.strip() or p) for p in state.record_pieces])
+        heat.set_data(
+            values.T,
+            selected_row=u,
+            cursor=rc,
+            kind="sequential" if sigmoid else "diverging",
+            scale=1.0,
+            axis=[show_token(p.strip() or p) for p in state.record_pieces],
+        )
 
 
 # ---- 4 gradient through time ---------------------------------------------------------------
@@ -385,11 +414,14 @@ class GradientView(View):
             what = f"L = loss at the last token '{show_token(record.tokens[-1])}'"
         else:
             what = f"L = mean loss over {record.num_tokens - 1} predictions"
-        info.update(Text.assemble(
-            (what, "bold"), (f" · log scale · m: {'mean' if record.loss == 'last' else 'last'} loss", "dim"),
-            (" · x: stop comparing" if state.compare is not None else " · o: compare", "dim"),
-            ("\nbars: ‖dL/dh_t‖ per token · first/last: ‖dL/dh_1‖÷‖dL/dh_T‖, tiny = vanished", "dim"),
-        ))
+        info.update(
+            Text.assemble(
+                (what, "bold"),
+                (f" · log scale · m: {'mean' if record.loss == 'last' else 'last'} loss", "dim"),
+                (" · x: stop comparing" if state.compare is not None else " · o: compare", "dim"),
+                ("\nbars: ‖dL/dh_t‖ per token · first/last: ‖dL/dh_1‖÷‖dL/dh_T‖, tiny = vanished", "dim"),
+            )
+        )
         series = self._series(record)
         all_series = [g for _, g in series]
         other_series: list[tuple[str, np.ndarray]] = []

@@ -10,35 +10,50 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 HELP = [
-    ("Views", [
-        ("1", "Sample: generate; tokens coloured by probability"),
-        ("2", "Hidden: units x time heatmap of h (or c)"),
-        ("3", "Gates: gate activations and saturation per unit"),
-        ("4", "Gradient: ||dL/dh_t|| back through time, log scale"),
-        ("? / q", "this help / quit"),
-        ("ctrl+o", "open another checkpoint"),
-    ]),
-    ("Everywhere", [
-        ("← →", "cursor one token left / right (or click a token)"),
-        ("home end", "first / last token"),
-    ]),
-    ("Sample", [
-        ("g", "generate with the prompt and settings above"),
-        ("e", "edit the prompt (enter: generate, esc: leave it)"),
-        ("u", "colour by probability, or by the chosen unit"),
-        ("↑ ↓", "cursor one line up / down"),
-    ]),
-    ("Hidden and Gates", [
-        ("↑↓ pgup pgdn", "choose a unit (or click its row)"),
-        ("[ ]", "previous / next layer"),
-        ("c", "hidden: h, or the LSTM cell state c"),
-        ("a", "hidden: jump to the next most active unit"),
-        ("g", "gates: next gate"),
-    ]),
-    ("Gradient", [
-        ("m", "loss at the last token, or the mean loss"),
-        ("o / x", "compare with a second checkpoint / stop"),
-    ]),
+    (
+        "Views",
+        [
+            ("1", "Sample: generate; tokens coloured by probability"),
+            ("2", "Hidden: units x time heatmap of h (or c)"),
+            ("3", "Gates: gate activations and saturation per unit"),
+            ("4", "Gradient: ||dL/dh_t|| back through time, log scale"),
+            ("? / q", "this help / quit"),
+            ("ctrl+o", "open another checkpoint"),
+        ],
+    ),
+    (
+        "Everywhere",
+        [
+            ("← →", "cursor one token left / right (or click a token)"),
+            ("home end", "first / last token"),
+        ],
+    ),
+    (
+        "Sample",
+        [
+            ("g", "generate with the prompt and settings above"),
+            ("e", "edit the prompt (enter: generate, esc: leave it)"),
+            ("u", "colour by probability, or by the chosen unit"),
+            ("↑ ↓", "cursor one line up / down"),
+        ],
+    ),
+    (
+        "Hidden and Gates",
+        [
+            ("↑↓ pgup pgdn", "choose a unit (or click its row)"),
+            ("[ ]", "previous / next layer"),
+            ("c", "hidden: h, or the LSTM cell state c"),
+            ("a", "hidden: jump to the next most active unit"),
+            ("g", "gates: next gate"),
+        ],
+    ),
+    (
+        "Gradient",
+        [
+            ("m", "loss at the last token, or the mean loss"),
+            ("o / x", "compare with a second checkpoint / stop"),
+        ],
+    ),
 ]
 
 LESSONS = """\

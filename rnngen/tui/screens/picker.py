@@ -38,8 +38,7 @@ class CheckpointPicker(ModalScreen[Path | None]):
         self.listed = find_checkpoints(self.folder)
         with Vertical(id="picker-box"):
             if self.listed:
-                yield Static(Text(f"Checkpoints under {self.folder}/ (newest first)", style="dim"),
-                             id="picker-hint")
+                yield Static(Text(f"Checkpoints under {self.folder}/ (newest first)", style="dim"), id="picker-hint")
                 width = max(len(self._label(item)) for item in self.listed)
                 options = [Option(self._row(item, width), id=str(i)) for i, item in enumerate(self.listed)]
                 yield OptionList(*options, id="picker-list")
@@ -62,8 +61,9 @@ class CheckpointPicker(ModalScreen[Path | None]):
             return str(item.path)
 
     def _row(self, item: Listed, width: int) -> Text:
-        return Text.assemble((f"{self._label(item):<{width}}  ", "bold"), (f"{item.summary}", ""),
-                             (f"  {_size(item.size_bytes)}", "dim"))
+        return Text.assemble(
+            (f"{self._label(item):<{width}}  ", "bold"), (f"{item.summary}", ""), (f"  {_size(item.size_bytes)}", "dim")
+        )
 
     def on_mount(self) -> None:
         box = self.query_one("#picker-box")

@@ -17,6 +17,18 @@ from rnngen.tui.widgets.tokentext import TokenText, layout_tokens
 from rnngen.tui.widgets.topk import Candidate, TopKBars, render_topk, show_token
 
 __all__ = [
-    "Candidate", "Heatmap", "LogChart", "SaturationPlot", "TimeAxis", "TokenText", "TopKBars", "layout_tokens",
-    "log_range", "render_heatmap", "render_log_chart", "render_saturation", "render_topk", "show_token",
+    "Candidate",
+    "Heatmap",
+    "LogChart",
+    "SaturationPlot",
+    "TimeAxis",
+    "TokenText",
+    "TopKBars",
+    "layout_tokens",
+    "log_range",
+    "render_heatmap",
+    "render_log_chart",
+    "render_saturation",
+    "render_topk",
+    "show_token",
 ]

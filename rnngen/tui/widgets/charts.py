@@ -15,6 +15,7 @@ from rnngen.sparkline import BLOCKS, bucket, sparkline
 
 __all__ = ["bucket", "sparkline", "fmt", "fmt_sci", "fmt_duration", "line_chart", "log_bars", "heatmap", "smooth"]
 
+
 def fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -32,8 +33,9 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def line_chart(series: list[tuple[list[tuple[int, float]], str, str]], width: int, height: int,
-               *, x_max: int | None = None) -> Text:
+def line_chart(
+    series: list[tuple[list[tuple[int, float]], str, str]], width: int, height: int, *, x_max: int | None = None
+) -> Text:
     """Scatter several (step, value) series on one grid; a y axis with min and max on the left."""
     points = [(s, v) for data, _, _ in series for s, v in data if math.isfinite(v)]
     text = Text()
@@ -110,7 +112,7 @@ def _level(v: float) -> int:
     return int(round(v * LEVELS))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rgb(level: int) -> Color:
     v = level / LEVELS
     if v >= 0:
@@ -119,7 +121,7 @@ def _rgb(level: int) -> Color:
     return Color.from_rgb(40 + 40 * (1 - v), 60 + 80 * v, 40 + 215 * v)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pair(top: int, bottom: int | None) -> Style:
     return Style(color=_rgb(top), bgcolor=_rgb(bottom) if bottom is not None else Color.from_rgb(0, 0, 0))
 

@@ -15,15 +15,23 @@ RGB = tuple[int, int, int]
 
 # Probability of a token, on a log scale from 0.001 (surprising, red) to 1 (expected, green).
 PROB_STOPS: list[tuple[float, RGB]] = [
-    (0.0, (150, 25, 35)), (0.33, (180, 90, 20)), (0.66, (125, 125, 30)), (1.0, (35, 125, 70)),
+    (0.0, (150, 25, 35)),
+    (0.33, (180, 90, 20)),
+    (0.66, (125, 125, 30)),
+    (1.0, (35, 125, 70)),
 ]
 # Activations in [-1, 1]: blue below zero, grey at zero, red above (Karpathy's cell pictures).
 DIVERGING_STOPS: list[tuple[float, RGB]] = [
-    (0.0, (40, 95, 215)), (0.5, (48, 48, 52)), (1.0, (220, 65, 40)),
+    (0.0, (40, 95, 215)),
+    (0.5, (48, 48, 52)),
+    (1.0, (220, 65, 40)),
 ]
 # Gate openings in [0, 1]: dark (closed) through purple to yellow (open).
 SEQUENTIAL_STOPS: list[tuple[float, RGB]] = [
-    (0.0, (18, 18, 38)), (0.5, (125, 45, 130)), (0.8, (225, 105, 60)), (1.0, (245, 220, 70)),
+    (0.0, (18, 18, 38)),
+    (0.5, (125, 45, 130)),
+    (0.8, (225, 105, 60)),
+    (1.0, (245, 220, 70)),
 ]
 # Distinct series colours (checkpoints, gates), readable on a dark background.
 SERIES = ["#4fa3e0", "#f0a030", "#5cc46a", "#d070d0", "#e05555", "#c8c850"]
@@ -37,8 +45,11 @@ def lerp(stops: list[tuple[float, RGB]], x: float) -> RGB:
     for (x0, c0), (x1, c1) in zip(stops, stops[1:]):
         if x <= x1:
             f = 0.0 if x1 == x0 else (x - x0) / (x1 - x0)
-            return (round(c0[0] + f * (c1[0] - c0[0])), round(c0[1] + f * (c1[1] - c0[1])),
-                    round(c0[2] + f * (c1[2] - c0[2])))
+            return (
+                round(c0[0] + f * (c1[0] - c0[0])),
+                round(c0[1] + f * (c1[1] - c0[1])),
+                round(c0[2] + f * (c1[2] - c0[2])),
+            )
     return stops[-1][1]
 
 

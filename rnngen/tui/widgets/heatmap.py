@@ -108,14 +108,14 @@ class Heatmap(Widget):
     class Clicked(Message):
         """A cell was clicked: the unit (row) and the token index (first of its bin)."""
 
-        def __init__(self, heatmap: "Heatmap", row: int, step: int) -> None:
+        def __init__(self, heatmap: Heatmap, row: int, step: int) -> None:
             super().__init__()
             self.heatmap = heatmap
             self.row = row
             self.step = step
 
         @property
-        def control(self) -> "Heatmap":
+        def control(self) -> Heatmap:
             return self.heatmap
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -128,8 +128,16 @@ class Heatmap(Widget):
         self.axis: list[str] | None = None
         self.top = 0
 
-    def set_data(self, values, *, selected_row: int | None = None, cursor: int | None = None,
-                 kind: str = "diverging", scale: float | None = None, axis: list[str] | None = None) -> None:
+    def set_data(
+        self,
+        values,
+        *,
+        selected_row: int | None = None,
+        cursor: int | None = None,
+        kind: str = "diverging",
+        scale: float | None = None,
+        axis: list[str] | None = None,
+    ) -> None:
         self.values = np.asarray(values, dtype=np.float64)
         if self.values.ndim != 2:
             self.values = np.zeros((0, 0))
@@ -143,9 +151,17 @@ class Heatmap(Widget):
         width, height = self.content_size.width, self.content_size.height
         rows = self.values.shape[0]
         self.top = first_visible_row(rows, max(1, height - 1), self.selected_row, self.top)
-        return render_heatmap(self.values, width=width, height=height, top=self.top,
-                              selected_row=self.selected_row, cursor=self.cursor, kind=self.kind,
-                              scale=self.scale, axis=self.axis)
+        return render_heatmap(
+            self.values,
+            width=width,
+            height=height,
+            top=self.top,
+            selected_row=self.selected_row,
+            cursor=self.cursor,
+            kind=self.kind,
+            scale=self.scale,
+            axis=self.axis,
+        )
 
     def on_click(self, event: Click) -> None:
         offset = event.get_content_offset(self)

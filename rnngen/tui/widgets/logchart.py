@@ -7,7 +7,7 @@ and may share its y range with a neighbour so two checkpoints compare honestly.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from rich.text import Text
@@ -84,9 +84,9 @@ def render_log_chart(
     axis = [" "] * len(levels)
     if levels:
         first, last = "t=1", f"{steps}"
-        axis[:len(first)] = list(first)[:len(axis)]
+        axis[: len(first)] = list(first)[: len(axis)]
         if len(levels) > len(first) + len(last) + 1:
-            axis[len(levels) - len(last):] = list(last)
+            axis[len(levels) - len(last) :] = list(last)
     line = Text("".join(axis), style="dim")
     if cursor_col is not None and cursor_col < len(axis):
         line.stylize("reverse bold", cursor_col, cursor_col + 1)
@@ -102,13 +102,13 @@ class LogChart(Widget):
     """
 
     class Clicked(Message):
-        def __init__(self, chart: "LogChart", step: int) -> None:
+        def __init__(self, chart: LogChart, step: int) -> None:
             super().__init__()
             self.chart = chart
             self.step = step
 
         @property
-        def control(self) -> "LogChart":
+        def control(self) -> LogChart:
             return self.chart
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -119,8 +119,15 @@ class LogChart(Widget):
         self.color = "#4fa3e0"
         self.message = ""
 
-    def set_data(self, series: list[tuple[str, Sequence[float]]], *, yrange: tuple[int, int] | None = None,
-                 cursor: int | None = None, color: str = "#4fa3e0", message: str = "") -> None:
+    def set_data(
+        self,
+        series: list[tuple[str, Sequence[float]]],
+        *,
+        yrange: tuple[int, int] | None = None,
+        cursor: int | None = None,
+        color: str = "#4fa3e0",
+        message: str = "",
+    ) -> None:
         """series: (title, values) pairs; yrange: shared decades (default: fit these series)."""
         self.series = [(t, np.asarray(v, dtype=np.float64)) for t, v in series]
         self.yrange = yrange or log_range([v for _, v in self.series])
@@ -139,8 +146,11 @@ class LogChart(Widget):
         for i, (title, values) in enumerate(self.series):
             if i:
                 out.append("\n")
-            out.append_text(render_log_chart(values, width=width, height=each, lo=lo, hi=hi,
-                                             cursor=self.cursor, color=self.color, title=title))
+            out.append_text(
+                render_log_chart(
+                    values, width=width, height=each, lo=lo, hi=hi, cursor=self.cursor, color=self.color, title=title
+                )
+            )
         return out
 
     def on_click(self, event: Click) -> None:

@@ -66,5 +66,11 @@ class SaturationPlot(Widget):
         self.refresh()
 
     def render(self) -> Text:
-        return render_saturation(self.low, self.high, width=self.content_size.width,
-                                 height=self.content_size.height, color=self.color, title=self.title)
+        return render_saturation(
+            self.low,
+            self.high,
+            width=self.content_size.width,
+            height=self.content_size.height,
+            color=self.color,
+            title=self.title,
+        )

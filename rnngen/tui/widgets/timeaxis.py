@@ -15,7 +15,7 @@ class TimeAxis:
     ends: np.ndarray  # one past the last token of each column
 
     @classmethod
-    def fit(cls, steps: int, width: int) -> "TimeAxis":
+    def fit(cls, steps: int, width: int) -> TimeAxis:
         width = max(1, width)
         if steps <= 0:
             empty = np.zeros(0, dtype=np.int64)
@@ -37,7 +37,7 @@ class TimeAxis:
 
     @property
     def note(self) -> str:
-        """"×2.2" when a column averages tokens, else ""."""
+        """ "×2.2" when a column averages tokens, else ""."""
         return f"×{self.per_column:.2g}" if self.per_column > 1 else ""
 
     def column_of(self, token: int | None) -> int | None:
@@ -91,6 +91,6 @@ class TimeAxis:
             label = str(mark)
             if col is None or col + len(label) > self.columns:
                 continue
-            if all(ch == " " for ch in cells[max(0, col - 1):col + len(label) + 1]):
-                cells[col:col + len(label)] = list(label)
+            if all(ch == " " for ch in cells[max(0, col - 1) : col + len(label) + 1]):
+                cells[col : col + len(label)] = list(label)
         return "".join(cells)

@@ -61,13 +61,13 @@ class TokenText(Widget):
     """
 
     class Clicked(Message):
-        def __init__(self, text: "TokenText", index: int) -> None:
+        def __init__(self, text: TokenText, index: int) -> None:
             super().__init__()
             self.token_text = text
             self.index = index
 
         @property
-        def control(self) -> "TokenText":
+        def control(self) -> TokenText:
             return self.token_text
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -79,8 +79,9 @@ class TokenText(Widget):
         self.top = 0
         self._placed: list[Placed] = []
 
-    def set_data(self, pieces: list[str], styles: list[Style | None], cursor: int | None = None,
-                 placeholder: str = "") -> None:
+    def set_data(
+        self, pieces: list[str], styles: list[Style | None], cursor: int | None = None, placeholder: str = ""
+    ) -> None:
         self.pieces, self.token_styles, self.cursor, self.placeholder = list(pieces), list(styles), cursor, placeholder
         self.refresh()
 

@@ -76,8 +76,9 @@ class TopKBars(Widget):
         self.entropy: float | None = None
         self.note = ""
 
-    def set_data(self, candidates: list[Candidate], *, header: str = "", entropy: float | None = None,
-                 note: str = "") -> None:
+    def set_data(
+        self, candidates: list[Candidate], *, header: str = "", entropy: float | None = None, note: str = ""
+    ) -> None:
         self.candidates, self.header, self.entropy, self.note = list(candidates), header, entropy, note
         self.refresh(layout=True)
 
