@@ -38,6 +38,7 @@ from rnngen.resume_state import (
 )
 from rnngen.tokenizers import Tokenizer
 from rnngen.training import schedule
+from rnngen.training.diagnostics import nan_alarm, param_norms
 from rnngen.training.events import AlarmEvent, Callback, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
 from rnngen.training.setup import (
     autocast_dtype,
@@ -281,32 +282,12 @@ class Trainer:
             elapsed_s=self.elapsed_s + dt,
             progress=self.progress(),
             eta_s=schedule.eta(self.step, self.total_steps, self.elapsed_s, self.config.time_s, step_s),
-            param_grad_norms=self._param_norms(params, norms) if self.param_norms_wanted else None,
+            param_grad_norms=param_norms(self.model, params, norms) if self.param_norms_wanted else None,
         )
 
-    def _param_norms(self, params: list[torch.nn.Parameter], norms: list[torch.Tensor]) -> dict[str, float]:
-        ids = {id(p): n for n, p in self.model.named_parameters()}
-        values = torch.stack(norms).tolist()
-        return {ids[id(p)]: v for p, v in zip(params, values)}
-
     def _alarm(self, loss_value: float, params, norms) -> AlarmEvent:
-        if math.isfinite(loss_value):
-            ids = {id(p): n for n, p in self.model.named_parameters()}
-            bad = next((ids[id(p)] for p, n in zip(params, norms) if not torch.isfinite(n)), "loss")
-            what = "loss" if bad == "loss" else f"gradient of {bad}"
-            message = f"step {self.step + 1}: the {what} is NaN or infinite; the update was not applied"
-        else:
-            # The weights are finite (no bad update is ever applied), so the forward pass
-            # overflowed: name the parameter with the largest weights, the likely culprit.
-            with torch.no_grad():
-                sizes = {name: float(p.detach().abs().max()) for name, p in self.model.named_parameters()}
-            bad = max(sizes, key=sizes.get)
-            message = (
-                f"step {self.step + 1}: the loss is NaN or infinite; the update was not applied "
-                f"(largest weights: {bad}, |w| up to {sizes[bad]:.3g})"
-            )
         self.optimizer.zero_grad(set_to_none=True)
-        return AlarmEvent(step=self.step + 1, message=message, parameter=bad)
+        return nan_alarm(self.model, self.step + 1, loss_value, params, norms)
 
     # -- evaluation and checkpoints
 

@@ -17,12 +17,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.events import Click
-from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Input
 from textual.worker import get_current_worker
 
@@ -32,13 +29,13 @@ from rnngen.probes import StepDetail, inspect_ids, inspect_text, sample_with_det
 from rnngen.sampling import SamplingConfig
 from rnngen.tokenizers import display_pieces
 from rnngen.tui import messages as msg
+from rnngen.tui.checkpoints import Opened, open_checkpoint, open_loaded
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker
-from rnngen.tui.session import Opened, open_checkpoint, open_loaded
 from rnngen.tui.state import InspectorState
+from rnngen.tui.viewbar import ViewBar
 from rnngen.tui.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
 
-VIEWS = [("sample", "Sample"), ("hidden", "Hidden"), ("gates", "Gates"), ("gradient", "Gradient")]
 INSPECT_WINDOW = 1000  # tokens: the views show the last ones of longer texts
 TOP_K = 8
 MAX_LENGTH = 5000
@@ -47,47 +44,6 @@ MAX_LENGTH = 5000
 def tui_setting(name: str) -> str:
     """How the inspector names a setting in an error: ``top_p`` -> ``top-p``."""
     return name.replace("_", "-")
-
-
-# ---- the bar of views ---------------------------------------------------------------------
-
-
-class ViewBar(Widget):
-    """One line: the four views (click or 1-4) and what is open and happening."""
-
-    DEFAULT_CSS = "ViewBar { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: clip; }"
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.active = "sample"
-        self.status = ""
-        self._spans: list[tuple[int, int, str]] = []
-
-    def render(self) -> Text:
-        out = Text(no_wrap=True, overflow="ellipsis")
-        self._spans = []
-        for i, (name, label) in enumerate(VIEWS):
-            start = len(out)
-            style = "bold reverse #f0a030" if name == self.active else "bold"
-            out.append(f" {i + 1} {label} ", style=style)
-            self._spans.append((start, len(out), name))
-        width = self.content_size.width
-        status = self.status
-        room = width - len(out) - 1
-        if room > 3:
-            if len(status) > room:
-                status = status[: room - 1] + "…"
-            out.append(" " * (room - len(status) + 1))
-            out.append(status, style="dim")
-        return out
-
-    def on_click(self, event: Click) -> None:
-        offset = event.get_content_offset(self)
-        if offset is None:
-            return
-        for start, end, name in self._spans:
-            if start <= offset.x < end:
-                self.post_message(msg.ShowView(name))
 
 
 # ---- the app ------------------------------------------------------------------------------

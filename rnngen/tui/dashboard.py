@@ -13,7 +13,6 @@ import collections
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -21,8 +20,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 
-from rnngen.live import LiveSession, PausedEvent, PreviewEvent, ProbeEvent
-from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
+from rnngen.live import LiveSession
+from rnngen.tui.dashboard_state import DashboardState, ErrorEvent
 from rnngen.tui.widgets.charts import (
     bucket,
     fmt,
@@ -36,109 +35,7 @@ from rnngen.tui.widgets.charts import (
 )
 from rnngen.tui.widgets.panel import Panel
 
-MAX_POINTS = 4096
 UI_SWITCH_INTERVAL_S = 0.0005  # GIL hand-over while the dashboard is open (default 0.005)
-
-
-# ---- dashboard state -----------------------------------------------------------------------------
-
-
-@dataclass
-class DashboardState:
-    """Everything the panels show, built from events in the UI thread."""
-
-    start: StartEvent | None = None
-    last_step: StepEvent | None = None
-    train_loss: list[tuple[int, float]] = field(default_factory=list)
-    val_loss: list[tuple[int, float]] = field(default_factory=list)
-    val_bpc: float | None = None
-    grad_norm: list[float] = field(default_factory=list)
-    clipped: list[bool] = field(default_factory=list)
-    param_norms: dict[str, list[float]] = field(default_factory=dict)
-    probe: ProbeEvent | None = None
-    first_probe: ProbeEvent | None = None
-    preview: PreviewEvent | None = None
-    log: list[tuple[str, str]] = field(default_factory=list)
-    alarm: AlarmEvent | None = None
-    done: DoneEvent | None = None
-    paused: bool = False
-    error: str | None = None
-    steps: int = 0
-    versions: collections.Counter = field(default_factory=collections.Counter)  # panel -> changes
-
-    def apply(self, event: object) -> None:
-        n_log = len(self.log)
-        self._apply(event)
-        if len(self.log) != n_log:
-            self.versions["log"] += 1
-        if isinstance(event, ProbeEvent):
-            self.versions["probe"] += 1
-        elif isinstance(event, PreviewEvent):
-            self.versions["sample"] += 1
-        else:
-            self.versions["train"] += 1
-
-    def _apply(self, event: object) -> None:
-        if isinstance(event, StepEvent):
-            self.last_step = event
-            self.steps += 1
-            _push(self.train_loss, (event.step, event.loss))
-            _push(self.grad_norm, event.grad_norm)
-            _push(self.clipped, event.clipped)
-            for name, value in (event.param_grad_norms or {}).items():
-                _push(self.param_norms.setdefault(name, []), value)
-        elif isinstance(event, StartEvent):
-            self.start = event
-            for note in event.notes:
-                self.log.append((f"note: {note}", "dim"))
-        elif isinstance(event, EvalEvent):
-            if event.val is not None:
-                self.val_loss.append((event.step, event.val.loss))
-                self.val_bpc = event.val.bpc
-            self.log.append(
-                (
-                    f"step {event.step}: eval train {fmt(event.train_loss)} val "
-                    f"{fmt(event.val.loss if event.val else None)} bpc {fmt(self.val_bpc)}"
-                    + (" best" if event.best else ""),
-                    "green" if event.best else "",
-                )
-            )
-        elif isinstance(event, ProbeEvent):
-            self.probe = event
-            if self.first_probe is None:
-                self.first_probe = event
-        elif isinstance(event, PreviewEvent):
-            self.preview = event
-        elif isinstance(event, SavedEvent):
-            self.log.append((f"step {event.step}: saved {event.path}", "cyan"))
-        elif isinstance(event, AlarmEvent):
-            self.alarm = event
-            self.log.append((f"ALARM {event.message}", "bold red"))
-        elif isinstance(event, PausedEvent):
-            self.paused = event.paused
-            self.log.append((f"step {event.step}: {'paused' if event.paused else 'resumed'}", "yellow"))
-        elif isinstance(event, DoneEvent):
-            self.done = event
-            self.paused = False
-            what = {"budget": "finished", "stopped": "stopped", "diverged": "diverged"}.get(event.reason, event.reason)
-            self.log.append((f"step {event.step}: {what}; checkpoint {event.out}", "bold"))
-        elif isinstance(event, ErrorEvent):
-            self.error = event.message
-            self.log.append((f"error: {event.message}", "bold red"))
-        if len(self.log) > 400:
-            del self.log[:-200]
-
-
-@dataclass
-class ErrorEvent:
-    message: str
-
-
-def _push(values: list, item) -> None:
-    """Append, halving the resolution when the history gets long (keeps redraws cheap)."""
-    values.append(item)
-    if len(values) > MAX_POINTS:
-        del values[1::2]
 
 
 # ---- the app ------------------------------------------------------------------------------------

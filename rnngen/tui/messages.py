@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from rnngen.probes import InspectionRecord, StepDetail
-from rnngen.tui.session import Opened
+from rnngen.tui.checkpoints import Opened
 
 # ---- from the workers ----------------------------------------------------------------------
 

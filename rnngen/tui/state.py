@@ -12,7 +12,7 @@ import numpy as np
 from rnngen.model import GATE_NAMES
 from rnngen.probe_stats import SIGMOID_GATES, most_active_units
 from rnngen.probes import InspectionRecord, StepDetail
-from rnngen.tui.session import Opened
+from rnngen.tui.checkpoints import Opened
 
 
 @dataclass

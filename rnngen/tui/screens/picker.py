@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from rnngen.tui.session import Listed, find_checkpoints
+from rnngen.tui.checkpoints import Listed, find_checkpoints
 
 
 def _size(n: int) -> str:

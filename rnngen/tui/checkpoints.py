@@ -1,4 +1,5 @@
-"""What the inspector works on, as plain Python: opened checkpoints and the list of them.
+"""The checkpoints the inspector works on, as plain Python: opening one (``Opened``) and
+listing the ones in a folder (read from their headers, no tensors).
 
 No Textual here: the app's workers call these functions in threads and post the
 results back to the UI.
