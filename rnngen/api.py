@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from rnngen.errors import RnngenError
 
@@ -245,7 +246,7 @@ def train(
     config, explicit = train_config(options)
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(str(corpus), encoding=encoding)
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         out=Path(out) if out else None,
         resume=Path(resume) if resume else None,
         explicit=explicit,

@@ -69,7 +69,7 @@ class Checkpoint:
         state = self.model_state()
         if self.model_config.tie:
             state = dict(state)
-            state.setdefault("head.weight", state.get("embedding.weight"))
+            state.setdefault("head.weight", state.get("embedding.weight"))  # type: ignore[arg-type]
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:

@@ -188,11 +188,9 @@ def text_report(results: list[CellResult], width: int = 48) -> str:
         T = len(results[0].profile)
         finite = [math.log10(v) for r in results for v in r.profile if v > 0 and math.isfinite(v)]
         lo, hi = (min(finite), max(finite)) if finite else (None, None)
+        axis = f" 1e{math.floor(lo)}..1e{math.ceil(hi)}" if lo is not None and hi is not None else ""
         lines.append("")
-        lines.append(
-            f"gradient through time on the same {T}-token validation window "
-            f"(log scale, shared axis{f' 1e{math.floor(lo)}..1e{math.ceil(hi)}' if finite else ''}):"
-        )
+        lines.append(f"gradient through time on the same {T}-token validation window (log scale, shared axis{axis}):")
         lines.append(f"{'':5}  t=1 (oldest){'':>{max(1, width - 22)}}t=T")
         for r in results:
             lines.append(f"{r.cell:<5} |{sparkline(r.profile, width, log=True, how=mean, lo=lo, hi=hi)}|")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from typing import TypeVar
 
 from rnngen.errors import RnngenError, setting
 from rnngen.units import parse_duration
@@ -69,6 +70,15 @@ class TrainConfig:
 
 
 DEFAULTS = TrainConfig()  # the defaults, for help texts
+
+T = TypeVar("T")
+
+
+def chosen(value: T | None, name: str) -> T:
+    """A setting the planner has filled in (None here is a bug in rnngen, not a user error)."""
+    if value is None:
+        raise AssertionError(f"{name} should have been chosen before training")
+    return value
 
 
 def train_config(

@@ -84,10 +84,10 @@ def encode_split(tokenizer: Tokenizer, text: str) -> Split:
 def fit_and_encode(level: str, text: str, cut: int, vocab_size: int | None = None) -> tuple[Tokenizer, Split, Split]:
     """Build a tokenizer on the whole text and encode text[:cut] and text[cut:]."""
     if level == "word":
-        tokenizer, (train_ids, val_ids) = WordTokenizer.fit_encode(
+        words, (train_ids, val_ids) = WordTokenizer.fit_encode(
             [text_chunks(text, end=cut), text_chunks(text, start=cut)], vocab_size
         )
-        return tokenizer, Split(train_ids, cut), Split(val_ids, len(text) - cut)
+        return words, Split(train_ids, cut), Split(val_ids, len(text) - cut)
     tokenizer = build_tokenizer(level, text, vocab_size)
     return tokenizer, encode_range(tokenizer, text, 0, cut), encode_range(tokenizer, text, cut, len(text))
 

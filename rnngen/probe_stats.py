@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 
@@ -13,6 +14,7 @@ import numpy as np
 SIGMOID_GATES = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update"), "rnn": ()}
 SATURATION_LOW = 0.1
 SATURATION_HIGH = 0.9
+Floats: TypeAlias = Sequence[float] | np.ndarray  # a profile: a list or an array
 
 
 def gate_saturation(
@@ -28,27 +30,27 @@ def gate_saturation(
     return (values < low).mean(axis=0), (values > high).mean(axis=0)
 
 
-def last_scored_index(norms: Sequence[float]) -> int | None:
+def last_scored_index(norms: Floats) -> int | None:
     """The last position with a non-zero gradient (the state that made the last scored guess)."""
     nonzero = np.flatnonzero(np.asarray(norms, dtype=np.float64) > 0)
     return int(nonzero[-1]) if nonzero.size else None
 
 
-def grad_decay_ratio(norms: Sequence[float]) -> float | None:
+def grad_decay_ratio(norms: Floats) -> float | None:
     """||dL/dh_1|| / ||dL/dh_T||: how much of the gradient reaches the start of the window.
 
     T is the last step with a non-zero gradient (the final token's state predicts
     nothing that is scored). None when there is no such pair of steps. Near 0 means the
     gradient vanished on its way back; near or above 1 means it survived.
     """
-    norms = np.asarray(norms, dtype=np.float64)
-    end = last_scored_index(norms)
+    values = np.asarray(norms, dtype=np.float64)
+    end = last_scored_index(values)
     if end is None or end == 0:
         return None
-    return float(norms[0] / norms[end])
+    return float(values[0] / values[end])
 
 
-def grad_decay_per_step(norms: Sequence[float]) -> float | None:
+def grad_decay_per_step(norms: Floats) -> float | None:
     """The average factor the gradient norm is multiplied by per step back in time."""
     ratio = grad_decay_ratio(norms)
     end = last_scored_index(norms)
@@ -67,7 +69,7 @@ def most_active_units(values: np.ndarray, n: int = 5) -> list[tuple[int, float]]
     return [(int(u), float(mean_abs[u])) for u in order]
 
 
-def entropy_of(probs: Sequence[float]) -> float:
+def entropy_of(probs: Floats) -> float:
     """Entropy in nats of a probability vector."""
     p = np.asarray(probs, dtype=np.float64)
     p = p[p > 0]

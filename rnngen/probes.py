@@ -401,6 +401,7 @@ def sample_with_details(
             else:
                 yield _details(torch.tensor(token), torch.softmax(logits[0], -1), None, top_k, True)
             logits, state = stepper.step(torch.tensor([token]), state)
+        assert logits is not None  # the prompt has at least one token (start_ids)
         for _ in range(length):
             model_probs = torch.softmax(logits[0], -1)
             sample_probs = next_token_probs(logits, config)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from rnngen.training import (
     AlarmEvent,
@@ -48,7 +48,7 @@ class TrainingProgress:
             refresh_per_second=8,
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.val = "-"
         self.val_bpc = "-"
         self.clip_count = 0
@@ -58,9 +58,8 @@ class TrainingProgress:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         self.progress.stop()
-        return False
 
     def say(self, message: str) -> None:
         self.console.print(message)

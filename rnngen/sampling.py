@@ -245,8 +245,8 @@ class StepModel:
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """ids: (N,) token ids -> logits (N, V) for the next token, and the new state."""
         hs = list(state[0].unbind(0))
-        cs = list(state[1].unbind(0)) if self.cell == "lstm" else None
-        x = None
+        cs = list(state[1].unbind(0)) if self.cell == "lstm" else []
+        x = ids  # layer k > 0 reads layer k-1's output; layer 0 reads the input table
         H = self.hidden
         for k in range(self.config.layers):
             h = hs[k]
@@ -274,7 +274,7 @@ class StepModel:
             hs[k] = h
             x = h
         logits = torch.addmm(self.head_b, x, self.head_w_t)
-        new_state = (torch.stack(hs), torch.stack(cs)) if cs is not None else (torch.stack(hs),)
+        new_state = (torch.stack(hs), torch.stack(cs)) if self.cell == "lstm" else (torch.stack(hs),)
         return logits, new_state
 
 
@@ -367,7 +367,7 @@ def sample_text(
     num: int = 1,
 ) -> list[str]:
     """Generate ``num`` texts, each starting with the prime."""
-    columns = [[] for _ in range(num)]
+    columns: list[list[int]] = [[] for _ in range(num)]
     for new in generate(model, tokenizer, prime=prime, length=length, config=config, seed=seed, num=num):
         for i, token_id in enumerate(new.tolist()):
             columns[i].append(token_id)

@@ -50,7 +50,8 @@ class stop_on_signals:
     """
 
     def __init__(self, stop: threading.Event, say: Callable[[str], None]):
-        self.stop, self.say, self.previous = stop, say, {}
+        self.stop, self.say = stop, say
+        self.previous: dict = {}
 
     def _handler(self, signum, frame):
         if self.stop.is_set():

@@ -124,7 +124,7 @@ def compare(
 
         ctx.exit(run_compare_dashboard(trainers, probe_len=probe_len))
 
-    budget = f"{steps} steps each" if steps is not None else f"{format_duration(config.time_s / len(cells))} each"
+    budget = f"{steps} steps each" if config.time_s is None else f"{format_duration(config.time_s / len(cells))} each"
     stop = threading.Event()
 
     def say(message: str) -> None:

@@ -19,9 +19,10 @@ def relaunch_args(ctx: click.Context, skip: tuple[str, ...] = ("nproc",)) -> lis
             args.append(str(value))
             continue
         longest = max(param.opts, key=len)
-        if param.is_flag and param.secondary_opts:
+        is_flag = isinstance(param, click.Option) and param.is_flag
+        if is_flag and param.secondary_opts:
             args.append(longest if value else max(param.secondary_opts, key=len))
-        elif param.is_flag:
+        elif is_flag:
             if value:
                 args.append(longest)
         else:

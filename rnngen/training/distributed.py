@@ -32,6 +32,7 @@ import torch
 
 from rnngen.data import StreamBatches, StreamLayout
 from rnngen.errors import RnngenError, setting
+from rnngen.training import schedule
 from rnngen.training.setup import pick_device
 from rnngen.training.trainer import Trainer
 
@@ -149,20 +150,18 @@ class DistributedTrainer(Trainer):
             self._agreed.set()
         return total_loss / self.dist_env.world_size
 
+    # The schedule's rules on the clock every rank agreed on (rank 0's).
+
     def budget_done(self) -> bool:
-        if self.total_steps is not None:
-            return self.step >= self.total_steps
-        return self._synced_elapsed >= self.config.time_s
+        return schedule.budget_done(self.step, self.total_steps, self._synced_elapsed, self.config.time_s)
 
     def progress(self) -> float:
-        if self.total_steps is not None:
-            return super().progress()
-        return min(1.0, self._synced_elapsed / self.config.time_s)
+        return schedule.progress(self.step, self.total_steps, self._synced_elapsed, self.config.time_s)
 
     def eval_due(self, last_eval_step: int, last_eval_time: float) -> bool:
-        if self.config.eval_every or self.total_steps is not None:
-            return super().eval_due(last_eval_step, last_eval_time)
-        return self._synced_elapsed - self._last_eval_synced >= self.config.time_s / 10
+        return schedule.eval_due(
+            self.config, self.step, self.total_steps, self._synced_elapsed, last_eval_step, self._last_eval_synced
+        )
 
     # -- evaluation and checkpoints: gathered everywhere, done on rank 0
 
@@ -247,7 +246,7 @@ def launch(nproc: int, args: list[str], *, threads: int | None = None) -> int:
         per_rank = threads or max(1, (os.cpu_count() or 1) // nproc)
         environment["OMP_NUM_THREADS"] = str(per_rank)
     proc = subprocess.Popen(torchrun_command(nproc, args), env=environment, start_new_session=True)
-    asked = []
+    asked: list[int] = []
 
     def forward(signum, frame):
         if asked:

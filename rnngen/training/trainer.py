@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from rnngen.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from rnngen.config import TrainConfig, merge_resume_config, validate_config
+from rnngen.config import TrainConfig, chosen, merge_resume_config, validate_config
 from rnngen.corpus import Corpus
 from rnngen.data import StreamBatches, encode_range, plan_layout, token_counts
 from rnngen.errors import RnngenError
@@ -103,8 +103,9 @@ class Trainer:
             config = self._plan(config)
         self.config = config
 
-        self.layout = plan_layout(self.train_split.tokens, config.batch_size, config.seq_len)
-        if self.layout.seq_len < config.seq_len or self.layout.batch_size < config.batch_size:
+        batch_size, seq_len = chosen(config.batch_size, "batch_size"), chosen(config.seq_len, "seq_len")
+        self.layout = plan_layout(self.train_split.tokens, batch_size, seq_len)
+        if self.layout.seq_len < seq_len or self.layout.batch_size < batch_size:
             self.notes.append(
                 f"corpus is small: using {self.layout.batch_size} stream(s) of {self.layout.seq_len}-token windows"
             )
@@ -113,10 +114,10 @@ class Trainer:
         self.model_config = ModelConfig(
             cell=config.cell,
             vocab_size=self.tokenizer.vocab_size,
-            embed=config.embed,
-            hidden=config.hidden,
-            layers=config.layers,
-            dropout=config.dropout,
+            embed=chosen(config.embed, "embed"),
+            hidden=chosen(config.hidden, "hidden"),
+            layers=chosen(config.layers, "layers"),
+            dropout=chosen(config.dropout, "dropout"),
             tie=config.tie,
         )
         torch.manual_seed(config.seed)
@@ -165,7 +166,8 @@ class Trainer:
         return config
 
     def _make_optimizer(self) -> torch.optim.AdamW:
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, p in self.model.named_parameters():
             (no_decay if p.dim() < 2 or name.startswith("embedding") else decay).append(p)
         groups = [
@@ -173,7 +175,7 @@ class Trainer:
             {"params": no_decay, "weight_decay": 0.0},
         ]
         # foreach: one kernel per op over all parameters rather than a Python loop per tensor.
-        return torch.optim.AdamW(groups, lr=self.config.lr, betas=(0.9, 0.99), foreach=True)
+        return torch.optim.AdamW(groups, lr=chosen(self.config.lr, "lr"), betas=(0.9, 0.99), foreach=True)
 
     _merge_resume_config = staticmethod(merge_resume_config)
 
@@ -250,7 +252,8 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in model.parameters() if p.grad is not None]
-        norms = torch._foreach_norm([p.grad for p in params])
+        grads = [p.grad for p in params if p.grad is not None]
+        norms = list(torch._foreach_norm(grads))
         total = torch.linalg.vector_norm(torch.stack(norms)).item()
         loss_value = loss.item()
         finite = math.isfinite(loss_value) and math.isfinite(total)
@@ -259,7 +262,7 @@ class Trainer:
             return self._alarm(loss_value, params, norms)
         clipped = bool(self.config.clip) and total > self.config.clip
         if clipped:
-            torch._foreach_mul_([p.grad for p in params], self.config.clip / (total + 1e-6))
+            torch._foreach_mul_(grads, self.config.clip / (total + 1e-6))
         opt.step()
         self.state = detach_state(new_state)
         self.step += 1
@@ -310,10 +313,11 @@ class Trainer:
                 self.config, eval_tokens=eval_tokens_for(self.tokens_per_s, self.val_split.tokens, run_seconds)
             )
         ids, chars = self.val_split.ids, self.val_split.chars
-        if ids.size > self.config.eval_tokens:
+        eval_tokens = chosen(self.config.eval_tokens, "eval_tokens")
+        if ids.size > eval_tokens:
             # Big corpora: a fixed prefix of the validation text keeps evaluations cheap and comparable.
-            chars = round(chars * self.config.eval_tokens / ids.size)
-            ids = ids[: self.config.eval_tokens]
+            chars = round(chars * eval_tokens / ids.size)
+            ids = ids[:eval_tokens]
         return evaluate(
             self.model,
             ids,
@@ -355,7 +359,7 @@ class Trainer:
     def run_eval_and_save(self, train_loss: float) -> EvalResult | None:
         val = self.evaluate_val()
         improved = val is not None and (self.best_val is None or val.loss < self.best_val)
-        if improved:
+        if val is not None and improved:
             self.best_val, self.best_step = val.loss, self.step
         self.history.append(
             {

@@ -41,8 +41,8 @@ class CompareDashboard(App):
         self.stop = threading.Event()
         self.finished = threading.Event()
         self.results: list[CellResult] = []
-        self.curves = {c: [] for c in self.cells}
-        self.val = {c: [] for c in self.cells}
+        self.curves: dict[str, list[tuple[int, float]]] = {c: [] for c in self.cells}
+        self.val: dict[str, list[tuple[int, float]]] = {c: [] for c in self.cells}
         self.probe: dict[str, ProbeEvent] = {}
         self.state = dict.fromkeys(self.cells, "waiting")
         self.total = dict.fromkeys(self.cells)

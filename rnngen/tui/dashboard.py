@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
+from textual.worker import Worker
 
 from rnngen.live import LiveSession
 from rnngen.tui.dashboard_state import DashboardState, ErrorEvent
@@ -68,7 +69,7 @@ class TrainingDashboard(App):
         self.ticks: list[float] = []  # times the refresh timer ran
         self.quitting = False
         self.exit_code = 0
-        self._worker = None
+        self._worker: Worker | None = None
         self._temperature = session.temperature if session else 0.8
         if session is not None:
             session.callback = self.queue.append
@@ -116,6 +117,7 @@ class TrainingDashboard(App):
             pass
 
     def _train(self) -> None:
+        assert self.session is not None  # started only with a session
         try:
             self.session.run()
         except Exception as exc:  # shown on screen, never a traceback
@@ -273,7 +275,8 @@ class TrainingDashboard(App):
             t.append(f" {fmt_sci(values[-1]):>8}\n")
         if len(s.param_norms) > rows:
             t.append(f"… {len(s.param_norms) - rows} more", style="dim")
-        return t.rstrip() or t
+        t.rstrip()
+        return t
 
     def render_gtt(self, width: int, height: int) -> Text:
         s = self.state

@@ -5,10 +5,13 @@ widgets, and asks for changes by posting messages (``rnngen.tui.messages``).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
@@ -24,13 +27,13 @@ from rnngen.tui.state import InspectorState
 from rnngen.tui.widgets import Candidate, Heatmap, LogChart, SaturationPlot, TokenText, TopKBars, show_token
 from rnngen.tui.widgets.colors import SERIES, activation_rgb, bg_style, prob_rgb
 
-CURSOR_KEYS = [
+CURSOR_KEYS: list[BindingType] = [
     Binding("left", "move(-1)", "token", key_display="←→"),
     Binding("right", "move(1)", "token", show=False),
     Binding("home", "move_to(0)", "first", show=False),
     Binding("end", "move_to(-1)", "last", show=False),
 ]
-UNIT_KEYS = [
+UNIT_KEYS: list[BindingType] = [
     Binding("up", "unit(-1)", "unit", key_display="↑↓"),
     Binding("down", "unit(1)", "unit", show=False),
     Binding("pageup", "unit(-10)", "unit -10", show=False),
@@ -49,7 +52,9 @@ def focus_now(widget) -> None:
 def probability_legend() -> Text:
     out = Text("p ", style="dim")
     for p, label in ((0.001, ".001"), (0.01, ".01"), (0.1, ".1"), (0.5, ".5"), (1.0, "1")):
-        out.append(f" {label} ", style=bg_style(prob_rgb(p)))
+        rgb = prob_rgb(p)
+        if rgb is not None:
+            out.append(f" {label} ", style=bg_style(rgb))
     return out
 
 
@@ -64,7 +69,7 @@ def activation_legend(scale: float = 1.0) -> Text:
 class View(Vertical, can_focus=True):
     """Base: the cursor keys, shared by every view."""
 
-    BINDINGS = CURSOR_KEYS
+    BINDINGS: ClassVar[list[BindingType]] = CURSOR_KEYS
 
     def __init__(self, state: InspectorState, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -268,7 +273,7 @@ class HiddenView(View):
         )
         caption.update(Text.assemble((f"text coloured by {kind}[{state.unit}] ", "bold"), activation_legend(scale)))
         column = values[:, state.unit]
-        styles = [bg_style(activation_rgb(float(v), scale)) for v in column]
+        styles: list[Style | None] = [bg_style(activation_rgb(float(v), scale)) for v in column]
         text.set_data(state.record_pieces, styles, rc)
 
 

@@ -73,6 +73,7 @@ class CheckpointPicker(ModalScreen[Path | None]):
             self.query_one(OptionList).focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        assert event.option.id is not None  # every option is made with its index as id
         self.dismiss(self.listed[int(event.option.id)].path)
 
     def action_cancel(self) -> None:

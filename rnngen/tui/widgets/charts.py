@@ -81,7 +81,7 @@ def log_bars(values: list[float], width: int, height: int, *, decades: float | N
         text.append("waiting for the first probe…", style="dim")
         return text
     hi = math.ceil(max(finite))
-    lo = math.floor(min(finite))
+    lo: float = math.floor(min(finite))
     if decades is not None:
         lo = max(lo, hi - decades)
     if hi - lo < 1:

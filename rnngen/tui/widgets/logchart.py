@@ -15,13 +15,14 @@ from textual.events import Click
 from textual.message import Message
 from textual.widget import Widget
 
+from rnngen.probe_stats import Floats
 from rnngen.tui.widgets.timeaxis import TimeAxis
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 LABEL_W = 6  # "1e-12" + axis
 
 
-def log_range(series: Sequence[Sequence[float]]) -> tuple[int, int] | None:
+def log_range(series: Sequence[Floats]) -> tuple[int, int] | None:
     """Whole decades (lo, hi) that hold every positive value of every series."""
     positive = [float(v) for s in series for v in s if v > 0 and math.isfinite(v)]
     if not positive:
@@ -37,7 +38,7 @@ def _decade(e: int) -> str:
 
 
 def render_log_chart(
-    values: Sequence[float],
+    values: Floats,
     *,
     width: int,
     height: int,
@@ -121,7 +122,7 @@ class LogChart(Widget):
 
     def set_data(
         self,
-        series: list[tuple[str, Sequence[float]]],
+        series: Sequence[tuple[str, Floats]],
         *,
         yrange: tuple[int, int] | None = None,
         cursor: int | None = None,
