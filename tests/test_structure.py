@@ -107,3 +107,12 @@ def test_no_module_imports_private_names_from_another_package():
                 continue
             private = [a.name for a in node.names if a.name.startswith("_")]
             assert not private, f"{module} imports private {private} from {node.module}"
+
+
+def test_the_design_notes_list_every_module():
+    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if path.name == "__init__.py" and relative.count("/") and path.stat().st_size < 120:
+            continue  # a package marker with one line of docstring
+        assert f"`{relative}`" in design, f"docs/design.md does not list rnngen/{relative}"

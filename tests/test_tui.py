@@ -20,10 +20,10 @@ from textual.widgets import ContentSwitcher, Input, OptionList
 
 from rnngen.checkpoint import load_checkpoint
 from rnngen.probe_stats import most_active_units
-from rnngen.tui.app import InspectApp
+from rnngen.tui.inspector.app import InspectApp
+from rnngen.tui.inspector.views import GatesView, GradientView, HiddenView, SampleView
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker
-from rnngen.tui.views import GatesView, GradientView, HiddenView, SampleView
 from rnngen.tui.widgets import (
     Candidate,
     TopKBars,

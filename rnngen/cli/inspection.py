@@ -236,7 +236,7 @@ def tui(ckpt: Path | None, prompt: str | None, length: int, seed: int | None, fo
         from rnngen.probes import encode_text
 
         encode_text(loaded.tokenizer, prompt)  # a prompt the model cannot read is a one-line error now
-    from rnngen.tui.app import InspectApp
+    from rnngen.tui.inspector.app import InspectApp
 
     app = InspectApp(loaded, checkpoints_dir=folder, prompt=prompt, length=length, seed=seed)
     app.run()

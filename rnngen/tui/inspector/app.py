@@ -28,13 +28,13 @@ from rnngen.errors import RnngenError
 from rnngen.probes import StepDetail, inspect_ids, inspect_text, sample_with_details
 from rnngen.sampling import SamplingConfig
 from rnngen.tokenizers import display_pieces
-from rnngen.tui import messages as msg
 from rnngen.tui.checkpoints import Opened, open_checkpoint, open_loaded
+from rnngen.tui.inspector import messages as msg
+from rnngen.tui.inspector.state import InspectorState
+from rnngen.tui.inspector.viewbar import ViewBar
+from rnngen.tui.inspector.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker
-from rnngen.tui.state import InspectorState
-from rnngen.tui.viewbar import ViewBar
-from rnngen.tui.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
 
 INSPECT_WINDOW = 1000  # tokens: the views show the last ones of longer texts
 TOP_K = 8

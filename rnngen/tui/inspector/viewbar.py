@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.events import Click
 from textual.widget import Widget
 
-from rnngen.tui import messages as msg
+from rnngen.tui.inspector import messages as msg
 
 VIEWS = [("sample", "Sample"), ("hidden", "Hidden"), ("gates", "Gates"), ("gradient", "Gradient")]
 

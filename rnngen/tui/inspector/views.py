@@ -1,6 +1,6 @@
 """The inspector's four views. Each is a focusable container holding the view's keys;
 it draws the ``InspectorState`` it was given (``refresh_from``) with the plain-data
-widgets, and asks for changes by posting messages (``rnngen.tui.messages``).
+widgets, and asks for changes by posting messages (``rnngen.tui.inspector.messages``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from rnngen.probe_stats import (
     grad_decay_per_step,
     grad_decay_ratio,
 )
-from rnngen.tui import messages as msg
-from rnngen.tui.state import InspectorState
+from rnngen.tui.inspector import messages as msg
+from rnngen.tui.inspector.state import InspectorState
 from rnngen.tui.widgets import Candidate, Heatmap, LogChart, SaturationPlot, TokenText, TopKBars, show_token
 from rnngen.tui.widgets.colors import SERIES, activation_rgb, bg_style, prob_rgb
 
