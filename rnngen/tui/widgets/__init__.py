@@ -7,6 +7,8 @@
 - ``TokenText``: text coloured token by token, with a cursor
 - ``TimeAxis``: which tokens each column shows (shrinks long texts, stretches short ones)
 - ``colors``: the colour maps they share
+- ``Panel`` (panel.py) and ``charts``: the dashboards' bordered panels and their text renderers
+  (line chart, log bars, hidden-state heatmap, sparkline, number formats)
 """
 
 from rnngen.tui.widgets.heatmap import Heatmap, render_heatmap
