@@ -45,8 +45,14 @@ def _group() -> click.Group:
 
 def _walk(command: click.Command, name: str, parent: click.Context | None):
     """Yield (context, command) for ``command`` and everything below it, in help order."""
-    ctx = click.Context(command, info_name=name, parent=parent, terminal_width=WIDTH,
-                        max_content_width=WIDTH, **command.context_settings)
+    ctx = click.Context(
+        command,
+        info_name=name,
+        parent=parent,
+        terminal_width=WIDTH,
+        max_content_width=WIDTH,
+        **command.context_settings,
+    )
     yield ctx, command
     if isinstance(command, click.Group):
         for sub_name in command.list_commands(ctx):

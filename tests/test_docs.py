@@ -6,8 +6,9 @@ import importlib.util
 from pathlib import Path
 
 # The repository root is the nearest folder above this file that holds docs/gen_cli.py.
-GENERATOR = next(p / "docs" / "gen_cli.py" for p in Path(__file__).resolve().parents
-                 if (p / "docs" / "gen_cli.py").is_file())
+GENERATOR = next(
+    p / "docs" / "gen_cli.py" for p in Path(__file__).resolve().parents if (p / "docs" / "gen_cli.py").is_file()
+)
 
 
 def _load_generator():
