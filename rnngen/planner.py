@@ -25,16 +25,28 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from rnngen.config import TrainConfig
+
 # Candidate shapes, smallest first: (layers, units). One wide layer trains faster per
 # parameter on a CPU than two narrow ones; depth comes in once the budget affords width.
 CHAR_SHAPES: tuple[tuple[int, int], ...] = (
-    (1, 128), (1, 192), (1, 256), (1, 384), (1, 512), (1, 768), (2, 512), (2, 768), (3, 1024),
+    (1, 128),
+    (1, 192),
+    (1, 256),
+    (1, 384),
+    (1, 512),
+    (1, 768),
+    (2, 512),
+    (2, 768),
+    (3, 1024),
 )
 # Word level: the vocabulary's embedding and softmax dominate; word_language_model's sizes.
 WORD_SHAPES: tuple[tuple[int, int], ...] = ((2, 200), (2, 256), (2, 400), (2, 650), (2, 1024))
@@ -64,7 +76,7 @@ class Shape:
 class Plan:
     """What was chosen and why: shown on the run's first lines, stored in the checkpoint."""
 
-    tokens: int | None = None  # tokens the budget buys with the chosen settings
+    tokens: int = 0  # tokens the budget buys with the chosen settings
     tokens_per_s: float | None = None  # measured on this machine for the chosen shape
     epochs: float | None = None
     measured: dict[str, float] = field(default_factory=dict)  # "1x384 b16" -> tokens/s
@@ -73,10 +85,15 @@ class Plan:
     summary: str = ""
 
     def to_json(self) -> dict:
-        return {"tokens": self.tokens, "tokens_per_s": self.tokens_per_s and round(self.tokens_per_s),
-                "epochs": self.epochs and round(self.epochs, 2),
-                "measured": {k: round(v) for k, v in self.measured.items()},
-                "seconds": round(self.seconds, 2), "chosen": self.chosen, "summary": self.summary}
+        return {
+            "tokens": self.tokens,
+            "tokens_per_s": self.tokens_per_s and round(self.tokens_per_s),
+            "epochs": self.epochs and round(self.epochs, 2),
+            "measured": {k: round(v) for k, v in self.measured.items()},
+            "seconds": round(self.seconds, 2),
+            "chosen": self.chosen,
+            "summary": self.summary,
+        }
 
 
 # A speed function: (cell, shape, batch, seq_len) -> training tokens per second.
@@ -114,7 +131,7 @@ def default_dropout(epochs: float | None) -> float:
     return min(0.3, 0.1 * (1 + math.floor(math.log2(epochs / 6))))
 
 
-def candidate_shapes(config, level: str) -> list[Shape]:
+def candidate_shapes(config: TrainConfig, level: str) -> list[Shape]:
     """The candidates that agree with every shape option the user gave."""
     shapes = WORD_SHAPES if level == "word" else CHAR_SHAPES
     out = []
@@ -137,18 +154,28 @@ def fallback_speed(cell: str, shape: Shape, batch: int, seq_len: int, vocab: int
     """A rough tokens/s from the arithmetic alone (no timing): for distributed runs,
     where every process must reach the same choice, and for GPUs before they are timed."""
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
-    macs = gates * shape.hidden * (shape.embed + shape.hidden) + (shape.layers - 1) * gates * 2 * shape.hidden ** 2
+    macs = gates * shape.hidden * (shape.embed + shape.hidden) + (shape.layers - 1) * gates * 2 * shape.hidden**2
     macs += shape.hidden * vocab
     return 4e10 / (6 * macs)  # ~40 GFLOP/s sustained, 6 FLOPs per MAC for forward + backward
 
 
-def measure_speed(cell: str, shape: Shape, batch: int, seq_len: int, vocab: int, *,
-                  device: torch.device, amp_dtype: torch.dtype | None, steps: int = MEASURE_STEPS) -> float:
+def measure_speed(
+    cell: str,
+    shape: Shape,
+    batch: int,
+    seq_len: int,
+    vocab: int,
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    steps: int = MEASURE_STEPS,
+) -> float:
     """Training tokens per second of this shape here: one warm-up step, then the median of ``steps``."""
     from rnngen.model import ModelConfig, RNNLanguageModel
 
-    model = RNNLanguageModel(ModelConfig(cell=cell, vocab_size=vocab, embed=shape.embed, hidden=shape.hidden,
-                                         layers=shape.layers)).to(device)
+    model = RNNLanguageModel(
+        ModelConfig(cell=cell, vocab_size=vocab, embed=shape.embed, hidden=shape.hidden, layers=shape.layers)
+    ).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, vocab, (batch, seq_len), generator=generator).to(device)
@@ -169,8 +196,16 @@ def measure_speed(cell: str, shape: Shape, batch: int, seq_len: int, vocab: int,
     return batch * seq_len / max(sorted(times)[len(times) // 2], 1e-9)
 
 
-def plan(config, *, train_tokens: int, val_tokens: int, vocab: int, gpu: bool, speed: SpeedFn | None,
-         clock: Callable[[], float] = time.perf_counter):
+def plan(
+    config: TrainConfig,
+    *,
+    train_tokens: int,
+    val_tokens: int,
+    vocab: int,
+    gpu: bool,
+    speed: SpeedFn | None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[TrainConfig, Plan]:
     """Fill every ``None`` option of ``config``; returns (config, Plan).
 
     ``speed`` measures a shape (or fakes it, in tests); None means "use the arithmetic
@@ -181,8 +216,21 @@ def plan(config, *, train_tokens: int, val_tokens: int, vocab: int, gpu: bool, s
     if c.steps is None and c.epochs is None and c.time_s is None:
         c = replace(c, time_s=DEFAULT_TIME_S)
     level = c.level
-    chosen = [name for name in ("layers", "hidden", "embed", "batch_size", "seq_len", "lr", "dropout",
-                                "warmup_steps", "eval_tokens") if getattr(c, name) is None]
+    chosen = [
+        name
+        for name in (
+            "layers",
+            "hidden",
+            "embed",
+            "batch_size",
+            "seq_len",
+            "lr",
+            "dropout",
+            "warmup_steps",
+            "eval_tokens",
+        )
+        if getattr(c, name) is None
+    ]
     result = Plan(chosen=chosen)
     seq_len = c.seq_len if c.seq_len is not None else (35 if level == "word" else 64)
     batches = [c.batch_size] if c.batch_size is not None else list(GPU_BATCHES if gpu else CPU_BATCHES)
@@ -206,7 +254,8 @@ def plan(config, *, train_tokens: int, val_tokens: int, vocab: int, gpu: bool, s
             return c.steps * batch * seq_len
         if c.epochs is not None:
             return c.epochs * train_tokens
-        left = c.time_s * (1 - EVAL_SHARE) - (clock() - started if speed is not None else 0.0)
+        seconds = c.time_s or 0.0
+        left = seconds * (1 - EVAL_SHARE) - (clock() - started if speed is not None else 0.0)
         return max(0.0, left) * tokens_per_s(shape, batch)
 
     def largest_fed(batch: int) -> Shape:
@@ -230,13 +279,17 @@ def plan(config, *, train_tokens: int, val_tokens: int, vocab: int, gpu: bool, s
             shape = largest_fed(batch)  # more tokens/s may feed a bigger network
     tokens = budget_tokens(shape, batch)
     epochs = tokens / max(train_tokens, 1)
-    updates = dict(
-        layers=shape.layers, hidden=shape.hidden, embed=shape.embed, batch_size=batch, seq_len=seq_len,
+    c = replace(
+        c,
+        layers=shape.layers,
+        hidden=shape.hidden,
+        embed=shape.embed,
+        batch_size=batch,
+        seq_len=seq_len,
         lr=c.lr if c.lr is not None else default_lr(level, shape),
         dropout=c.dropout if c.dropout is not None else default_dropout(epochs),
         warmup_steps=c.warmup_steps if c.warmup_steps is not None else 50,
     )
-    c = replace(c, **updates)
     result.seconds = clock() - started if speed is not None and needs_timing else 0.0
     result.tokens = int(tokens)
     result.epochs = epochs
@@ -260,13 +313,16 @@ def _millions(n: float) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.0f}k"
 
 
-def describe(c, p: Plan, *, timed: bool) -> str:
+def describe(c: TrainConfig, p: Plan, *, timed: bool) -> str:
     """One line: what the budget buys and what was chosen for it."""
-    settings = (f"{c.cell.upper()} {c.layers}x{c.hidden}, batch {c.batch_size} x {c.seq_len}, "
-                f"lr {c.lr:g}, " + (f"dropout {c.dropout:g}" if c.dropout else "no dropout"))
+    settings = f"{c.cell.upper()} {c.layers}x{c.hidden}, batch {c.batch_size} x {c.seq_len}, lr {c.lr:g}, " + (
+        f"dropout {c.dropout:g}" if c.dropout else "no dropout"
+    )
     if c.time_s is not None and timed and p.tokens_per_s:
-        budget = (f"this machine trains ~{p.tokens_per_s / 1e3:.1f}k tokens/s on {c.layers}x{c.hidden} -> "
-                  f"~{_millions(p.tokens)} tokens in {c.time_s:g} s")
+        budget = (
+            f"this machine trains ~{p.tokens_per_s / 1e3:.1f}k tokens/s on {c.layers}x{c.hidden} -> "
+            f"~{_millions(p.tokens)} tokens in {c.time_s:g} s"
+        )
     elif c.steps is not None:
         budget = f"{c.steps:,} steps -> {_millions(p.tokens)} tokens"
     elif c.epochs is not None:
