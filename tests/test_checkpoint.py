@@ -49,7 +49,7 @@ def test_tied_weights_are_stored_once_and_stay_tied(tmp_path):
 
 
 def test_tie_with_different_sizes_is_refused():
-    with pytest.raises(RnngenError, match="--tie needs"):
+    with pytest.raises(RnngenError, match="^tie needs embed equal to hidden"):
         ModelConfig(vocab_size=5, embed=4, hidden=8, tie=True).validate()
 
 

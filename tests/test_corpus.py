@@ -91,7 +91,8 @@ def test_latin1_file_needs_encoding_and_error_says_where(tmp_path: Path) -> None
     assert str(f) in message
     assert "not valid UTF-8" in message
     assert f"offset {offset}" in message and "line 2" in message and "0xe9" in message
-    assert "--encoding latin-1" in message
+    assert "say which, e.g. encoding latin-1" in message
+    assert "e.g. --encoding latin-1 or --encoding cp1252" in err.value.render(lambda name: f"--{name}")
     assert "\n" not in message
     assert read_text_file(f, encoding="latin-1") == "line one\ncafé au lait\n"
 
