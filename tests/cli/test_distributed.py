@@ -8,7 +8,7 @@ from rnngen.checkpoint import load_checkpoint
 from rnngen.cli.launcher import relaunch_args
 from rnngen.training.distributed import torchrun_command
 
-from conftest import TINY, run_cli
+from helpers.cli import TINY, run_cli
 
 # fp32: bf16 autocast (on CPUs that have it) would blur the comparison with one process.
 ARGS = [*TINY, "--precision", "fp32", "--dropout", "0"]

@@ -9,7 +9,7 @@ import rnngen
 from rnngen.errors import RnngenError
 from rnngen.training import DoneEvent, StepEvent
 
-from conftest import ENGLISH
+from helpers.cli import ENGLISH
 
 TINY_KW = dict(hidden=16, embed=8, layers=1, seq_len=16, batch_size=4, threads=1, seed=3)
 
@@ -28,7 +28,7 @@ def test_train_runs_the_cli_trainer_and_returns_a_model(tmp_path, english_corpus
     assert isinstance(m.result, DoneEvent) and m.result.reason == "budget"
     assert sum(isinstance(e, StepEvent) for e in events) == 8
     # The same options through the CLI give the same weights: one trainer.
-    from conftest import TINY, run_cli
+    from helpers.cli import TINY, run_cli
 
     run_cli("train", english_corpus, "--steps", "8", "--model", "gru", "--out", tmp_path / "b.safetensors", *TINY)
     a, b = rnngen.load(tmp_path / "a.safetensors"), rnngen.load(tmp_path / "b.safetensors")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from conftest import unigram_entropy
+from helpers.cli import unigram_entropy
 from rnngen.corpus import load_corpus
 from rnngen.data import token_counts
 from rnngen.model import ModelConfig, RNNLanguageModel

@@ -17,9 +17,9 @@ from safetensors.torch import save_file
 
 from rnngen.checkpoint import load_checkpoint
 
-from conftest import TINY, run_cli
-from reliability_helpers import clean_failure, public_tmpdir, run_cli_unprivileged
-from test_cli_errors import _snapshot, assert_clean_failure
+from helpers.cli import TINY, run_cli
+from helpers.reliability import clean_failure, public_tmpdir, run_cli_unprivileged
+from helpers.errors import assert_clean_failure, snapshot
 
 
 @pytest.fixture
@@ -30,10 +30,10 @@ def d(tmp_path):
 
 def refuses(folder, *args, match: str):
     """Run the CLI, expect one clear error line and no change to any file in ``folder``."""
-    before = _snapshot(folder)
+    before = snapshot(folder)
     result = run_cli(*args, ok=False)
     assert_clean_failure(result, match)
-    assert _snapshot(folder) == before
+    assert snapshot(folder) == before
     return result
 
 

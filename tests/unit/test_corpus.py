@@ -32,7 +32,7 @@ from rnngen.corpus import Corpus, load_corpus
 from rnngen.text_files import read_text_file
 from rnngen.errors import RnngenError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "corpus"
 PG_MODERN = (FIXTURES / "pg_modern_hamlet.txt").read_text(encoding="utf-8")
 PG_1990S = (FIXTURES / "pg_1990s_sonnets.txt").read_text(encoding="utf-8")
 BOILERPLATE = ("Gutenberg", "GUTENBERG", "SMALL PRINT", "LICENSE", "WORLD LIBRARY", "Produced by", "etext")

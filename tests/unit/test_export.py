@@ -6,7 +6,7 @@ import torch
 
 from rnngen.checkpoint import load_checkpoint
 
-from conftest import ENGLISH, TINY, run_cli
+from helpers.cli import ENGLISH, TINY, run_cli
 
 
 @pytest.fixture(scope="module")

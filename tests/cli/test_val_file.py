@@ -9,7 +9,7 @@ from rnngen.corpus import load_corpus
 from rnngen.evaluation import evaluate
 from rnngen.training import StepEvent, TrainConfig, Trainer
 
-from conftest import ENGLISH, TINY, run_cli
+from helpers.cli import ENGLISH, TINY, run_cli
 
 
 def test_val_file_trains_on_the_whole_corpus_and_validates_on_the_file(tmp_path, english_corpus):

@@ -18,7 +18,7 @@ from rnngen.planner import (
     plan,
 )
 from rnngen.training import TrainConfig
-from conftest import run_cli
+from helpers.cli import run_cli
 
 
 def fake_machine(gflops: float, *, batch_gain: dict[int, float] | None = None):

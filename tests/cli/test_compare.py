@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_cli
+from helpers.cli import run_cli
 
 TINY = ["--hidden", "16", "--embed", "8", "--layers", "1", "--seq-len", "16", "--batch-size", "4",
         "--threads", "1", "--seed", "3", "--probe-len", "48"]

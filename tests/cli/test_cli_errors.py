@@ -8,20 +8,8 @@ import pytest
 from safetensors.torch import save_file
 import torch
 
-from conftest import TINY, run_cli
-
-
-def _snapshot(folder):
-    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
-def assert_clean_failure(result, match: str):
-    assert result.exit_code != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert match.lower() in lines[0].lower(), lines[0]
-    assert "Traceback" not in result.output
+from helpers.cli import TINY, run_cli
+from helpers.errors import assert_clean_failure, snapshot
 
 
 @pytest.fixture
@@ -61,10 +49,10 @@ def files(tmp_path):
     (["info", "{d}/binary.bin"], "not"),
 ])
 def test_bad_input_is_one_clear_line(files, args, match):
-    before = _snapshot(files)
+    before = snapshot(files)
     result = run_cli(*[a.format(d=files) for a in args], ok=False)
     assert_clean_failure(result, match)
-    assert _snapshot(files) == before  # nothing written, nothing changed
+    assert snapshot(files) == before  # nothing written, nothing changed
 
 
 @pytest.mark.parametrize("opts, match", [

@@ -9,6 +9,9 @@ import signal
 import tempfile
 from pathlib import Path
 
+# The first optimizer built in a process imports torch._dynamo (~2 s): pay that once, here.
+import torch
+
 # Import everything the CLI imports lazily *before* forking, so that a child (possibly
 # running as "nobody") starts training at once and reads no more source files.
 import rnngen.api  # noqa: F401
@@ -18,9 +21,6 @@ import rnngen.progress  # noqa: F401
 import rnngen.sampling  # noqa: F401
 import rnngen.training  # noqa: F401
 from rnngen.cli import cli
-
-# The first optimizer built in a process imports torch._dynamo (~2 s): pay that once, here.
-import torch
 
 torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
 

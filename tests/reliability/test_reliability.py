@@ -26,10 +26,10 @@ from rnngen.corpus import load_corpus
 from rnngen.errors import RnngenError
 from rnngen.training import AlarmEvent, StepEvent, TrainConfig, Trainer
 
-from conftest import TINY, run_cli
-from reliability_helpers import fork_cli, wait_exit
+from helpers.cli import TINY, run_cli
+from helpers.reliability import fork_cli, wait_exit
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAST = ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8", "--batch-size", "2",
         "--threads", "1", "--seed", "3", "--val-frac", "0.05"]
 

@@ -13,7 +13,7 @@ from rnngen.corpus import load_corpus  # noqa: E402
 from rnngen.errors import RnngenError  # noqa: E402
 from rnngen.tokenizers import build_tokenizer, tokenizer_from_json  # noqa: E402
 
-from conftest import CHINESE, ENGLISH, TINY, run_cli, unigram_entropy  # noqa: E402
+from helpers.cli import CHINESE, ENGLISH, TINY, run_cli, unigram_entropy  # noqa: E402
 
 MIXED = ENGLISH * 6 + CHINESE * 4 + "tabs\tand  spaces, emoji 🎉🎉, accents: café naïve\r\nend\n"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "rnngen"
 # Everything that is not core: the front ends, the API (and its progress bar), the entry points.
 NOT_CORE = {"rnngen", "rnngen.__main__", "rnngen.api", "rnngen.progress"}

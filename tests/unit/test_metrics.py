@@ -7,7 +7,7 @@ import pytest
 from rnngen.checkpoint import load_checkpoint
 from rnngen.metrics import render_chart
 
-from conftest import TINY, run_cli
+from helpers.cli import TINY, run_cli
 
 KEYS = {"step", "elapsed_s", "loss", "bpc", "grad_norm", "clipped", "lr", "tokens_per_s"}
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 from click.testing import CliRunner
-from inspect_helpers import TEXT, save_tiny
+from helpers.inspector import TEXT, save_tiny
 
 from rnngen.cli import cli
 from rnngen.model import GATE_NAMES

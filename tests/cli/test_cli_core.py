@@ -14,7 +14,7 @@ from rnngen.checkpoint import load_checkpoint
 from rnngen.corpus import load_corpus
 from rnngen.training import StepEvent, TrainConfig, Trainer
 
-from conftest import TINY, run_cli, unigram_entropy
+from helpers.cli import TINY, run_cli, unigram_entropy
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from inspect_helpers import run, save_tiny, settle
+from helpers.inspector import run, save_tiny, settle
 from safetensors.torch import save_file
 from textual.widgets import ContentSwitcher, Input, OptionList
 

@@ -1,0 +1,7 @@
+"""Helpers shared by the tests (imported as ``helpers.<module>``; conftest.py keeps only fixtures).
+
+    cli.py          tiny corpora texts, the tiny model options (TINY), run_cli, unigram_entropy
+    errors.py       checks that a failure is one clean line, and folder snapshots
+    inspector.py    tiny seeded checkpoints and Pilot helpers for the inspect / TUI tests
+    reliability.py  the real CLI in a forked child, optionally unprivileged
+"""
