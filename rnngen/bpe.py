@@ -8,7 +8,11 @@ space, digit runs, punctuation runs, whitespace), each pre-token's UTF-8 bytes s
 
 The whole Hugging Face tokenizer (its JSON serialisation: vocabulary, merges,
 pre-tokenizer, decoder) goes into the checkpoint's ``rnngen.tokenizer`` metadata, so a
-checkpoint stays one self-contained file. Needs the ``bpe`` extra:
+checkpoint stays one self-contained file. Loading never hands that document to the
+library: the tokenizer is rebuilt from the vocabulary and merges alone, and a document
+that asks for anything rnngen itself never writes (padding, truncation, a normalizer, a
+post-processor, dropout, added tokens, another pre-tokenizer) is refused, since any of
+them would silently change what every text encodes to. Needs the ``bpe`` extra:
 ``pip install 'rnngen[bpe]'``.
 """
 
@@ -48,6 +52,121 @@ def _byte_decoder() -> dict[str, int]:
             cs.append(256 + n)
             n += 1
     return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def _assemble(hf, vocab: dict[str, int] | None = None, merges: list[tuple[str, str]] | None = None):
+    """rnngen's one BPE pipeline: byte-level pre-tokens (no prefix space), a plain BPE model."""
+    model = hf.models.BPE() if vocab is None else hf.models.BPE(vocab=vocab, merges=merges or [])
+    tok = hf.Tokenizer(model)
+    tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = hf.decoders.ByteLevel()
+    return tok
+
+
+# A stored document's fields, each with the only value rnngen writes for it (the library
+# writes every field; older releases left some out, which means the same).
+_FIXED_FIELDS: dict[str, object] = {
+    "truncation": None,
+    "padding": None,
+    "added_tokens": [],
+    "normalizer": None,
+    "post_processor": None,
+}
+_MODEL_FIELDS: dict[str, object] = {
+    "dropout": None,
+    "unk_token": None,
+    "continuing_subword_prefix": None,
+    "end_of_word_suffix": None,
+    "fuse_unk": False,
+    "byte_fallback": False,
+    "ignore_merges": False,
+}
+_BYTE_LEVEL_OPTIONS = {"add_prefix_space", "trim_offsets", "use_regex"}
+
+
+def _refused(what: str) -> RnngenError:
+    return RnngenError(f"checkpoint BPE tokenizer {what}: rnngen never writes that, so it is refused")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _vocab_and_merges(spec: object) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The vocabulary and merges of a stored Hugging Face document, after checking that it
+    holds nothing else (see the module's docstring)."""
+    if not isinstance(spec, dict):
+        raise RnngenError("checkpoint BPE tokenizer metadata is malformed (no 'hf' document)")
+    for key, value in spec.items():
+        if key in _FIXED_FIELDS:
+            if value != _FIXED_FIELDS[key]:
+                raise _refused(f"sets {key}")
+        elif key == "pre_tokenizer":
+            _check_byte_level(key, value, add_prefix_space=False)
+        elif key == "decoder":
+            if value is not None:
+                _check_byte_level(key, value, add_prefix_space=None)
+        elif key not in ("version", "model"):
+            raise _refused(f"has an unknown field {_shown(key)}")
+    if "pre_tokenizer" not in spec:
+        raise _refused("has no pre_tokenizer")
+    model = spec.get("model")
+    if not isinstance(model, dict):
+        raise RnngenError("checkpoint BPE tokenizer has no model")
+    if model.get("type") != "BPE":
+        raise RnngenError(f"checkpoint BPE tokenizer has model type {_shown(model.get('type'))}, not BPE")
+    for key, value in model.items():
+        if key in _MODEL_FIELDS:
+            if value != _MODEL_FIELDS[key] or type(value) is not type(_MODEL_FIELDS[key]):
+                raise _refused(f"sets model {key}")
+        elif key not in ("type", "vocab", "merges"):
+            raise _refused(f"has an unknown model field {_shown(key)}")
+    vocab = model.get("vocab")
+    if not isinstance(vocab, dict) or not vocab:
+        raise RnngenError("checkpoint BPE tokenizer vocab is malformed")
+    decoder = _byte_decoder()
+    for token, i in vocab.items():
+        if not token or any(ch not in decoder for ch in token) or type(i) is not int:
+            raise RnngenError(f"checkpoint BPE tokenizer vocab entry {_shown(token)} is malformed")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise RnngenError("BPE tokenizer ids are not 0..N-1")
+    return vocab, _merges(model.get("merges"), vocab)
+
+
+def _check_byte_level(key: str, value: object, *, add_prefix_space: bool | None) -> None:
+    """``value`` is the ByteLevel step rnngen writes (``add_prefix_space``: the value it
+    must have, or None for any)."""
+    options = value if isinstance(value, dict) else {}
+    ok = (
+        options.get("type") == "ByteLevel"
+        and set(options) - {"type"} <= _BYTE_LEVEL_OPTIONS
+        and all(isinstance(options[k], bool) for k in set(options) - {"type"})
+        and options.get("use_regex", True) is True
+        and (add_prefix_space is None or options.get("add_prefix_space") is add_prefix_space)
+    )
+    if not ok:
+        raise _refused(f"sets a {key} other than rnngen's byte-level one")
+
+
+def _merges(merges: object, vocab: dict[str, int]) -> list[tuple[str, str]]:
+    """Each merge as a pair of tokens whose parts and whole are in the vocabulary (checked
+    here: the library panics, with a Rust backtrace on stderr, on some it does not expect)."""
+    if not isinstance(merges, list):
+        raise RnngenError("checkpoint BPE tokenizer merges are malformed")
+    pairs: list[tuple[str, str]] = []
+    for n, merge in enumerate(merges):
+        # Releases before tokenizers 0.20 wrote "a b"; byte-level tokens hold no space.
+        pair = merge.split(" ") if isinstance(merge, str) else merge
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(part, str) and part in vocab for part in pair)
+            and pair[0] + pair[1] in vocab
+        ):
+            raise RnngenError(f"checkpoint BPE tokenizer merge {n} is malformed: {_shown(merge)}")
+        pairs.append((pair[0], pair[1]))
+    return pairs
 
 
 def _chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
@@ -101,9 +220,7 @@ class BPETokenizer:
                 f"{setting('vocab_size')} for {setting('level')} bpe must be at least {MIN_VOCAB} (the byte alphabet)"
             )
         hf = _hf()
-        tok = hf.Tokenizer(hf.models.BPE())
-        tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = hf.decoders.ByteLevel()
+        tok = _assemble(hf)
         trainer = hf.trainers.BpeTrainer(
             vocab_size=vocab_size,
             min_frequency=2,
@@ -116,12 +233,10 @@ class BPETokenizer:
 
     @classmethod
     def from_json(cls, doc: dict) -> BPETokenizer:
-        spec = doc.get("hf")
-        if not isinstance(spec, dict):
-            raise RnngenError("checkpoint BPE tokenizer metadata is malformed (no 'hf' document)")
+        vocab, merges = _vocab_and_merges(doc.get("hf"))
         hf = _hf()
         try:
-            tok = hf.Tokenizer.from_str(json.dumps(spec))
+            tok = _assemble(hf, vocab, merges)
         except Exception as exc:  # the Rust side raises its own Exception type
             raise RnngenError(f"checkpoint BPE tokenizer cannot be read: {str(exc).splitlines()[0]}") from None
         result = cls(tok)

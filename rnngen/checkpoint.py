@@ -34,6 +34,8 @@ from safetensors.torch import save_file
 
 from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
+from rnngen.safe_json import JSONRefused
+from rnngen.safe_json import loads as bounded_json
 from rnngen.tokenizers import Tokenizer, tokenizer_from_json
 
 # 1: the first format. 2: adds the mandatory ``rnngen.checksum`` (format-1 files still load, unchecked).
@@ -232,9 +234,10 @@ def _read_whole(path: Path, handle) -> bytes:
 
 def _parse_header(name: str, raw: bytes, data_len: int) -> tuple[dict, dict]:
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RnngenError(f"{name} is not a valid safetensors checkpoint (unreadable header)") from None
+        header = bounded_json(raw)
+    except JSONRefused as exc:
+        reason = "unreadable header" if str(exc) == "is not valid JSON" else f"its header {exc}"
+        raise RnngenError(f"{name} is not a valid safetensors checkpoint ({reason})") from None
     if not isinstance(header, dict):
         raise RnngenError(f"{name} is not a valid safetensors checkpoint (header is not an object)")
     metadata = header.pop("__metadata__", {}) or {}
@@ -360,9 +363,9 @@ def _json_field(path: Path, metadata: dict, key: str):
     if key not in metadata:
         raise RnngenError(f"{path}: metadata {key} is missing")
     try:
-        return json.loads(metadata[key])
-    except json.JSONDecodeError:
-        raise RnngenError(f"{path}: metadata {key} is not valid JSON") from None
+        return bounded_json(metadata[key])
+    except JSONRefused as exc:
+        raise RnngenError(f"{path}: metadata {key} {exc}") from None
 
 
 def _remove_quietly(path: Path) -> None:
