@@ -110,8 +110,50 @@ def train_config(
     return TrainConfig(**values), explicit
 
 
+# Each option's type (None, where allowed, means "choose for me"); the CLI's parser
+# guarantees them, but the API and a resumed checkpoint's metadata do not.
+_WHOLE_OR_NONE: tuple[str, ...] = ("vocab_size", "layers", "hidden", "embed", "seq_len", "batch_size")
+_WHOLE_OR_NONE += ("warmup_steps", "steps", "eval_every", "eval_tokens", "threads")
+_NUMBER = ("min_lr_frac", "weight_decay", "clip", "val_frac")
+_NUMBER_OR_NONE = ("dropout", "lr", "epochs", "time_s")
+_TEXT = ("level", "cell", "schedule", "device", "on_nan", "precision")
+_CHOICES = {"level": ("char", "word", "bpe"), "cell": ("lstm", "gru", "rnn")}
+# What the planner fills in: a resumed run, which is not planned again, needs every one.
+PLANNED = ("layers", "hidden", "embed", "seq_len", "batch_size", "lr", "dropout")
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_types(c: TrainConfig) -> None:
+    for name in _WHOLE_OR_NONE + _NUMBER + _NUMBER_OR_NONE + _TEXT + ("seed", "tie", "val_file"):
+        value = getattr(c, name)
+        if name in _WHOLE_OR_NONE or name == "seed":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            kind = "a whole number"
+        elif name in _NUMBER or name in _NUMBER_OR_NONE:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            kind = "a number"
+        elif name == "tie":
+            ok, kind = isinstance(value, bool), "true or false"
+        else:
+            ok, kind = isinstance(value, str), "text"
+        if not ok and not (value is None and name in _WHOLE_OR_NONE + _NUMBER_OR_NONE + ("val_file",)):
+            raise RnngenError(f"{setting(name)} must be {kind}, not {_shown(value)}")
+    for name, choices in _CHOICES.items():
+        if getattr(c, name) not in choices:
+            raise RnngenError(f"{setting(name)} must be {', '.join(choices[:-1])} or {choices[-1]}")
+    if not -(2**63) <= c.seed < 2**64:  # what torch.manual_seed accepts
+        raise RnngenError(f"{setting('seed')} is out of range")
+
+
 def validate_config(c: TrainConfig) -> None:
     """Refuse settings no run can use, naming the setting."""
+    _check_types(c)
+    if c.vocab_size is not None and c.vocab_size < 1:
+        raise RnngenError(f"{setting('vocab_size')} must be at least 1, not {c.vocab_size}")
     for name in (
         "steps",
         "layers",
@@ -138,6 +180,10 @@ def validate_config(c: TrainConfig) -> None:
         raise RnngenError(f"{setting('clip')} must be 0 (off) or more, not {c.clip}")
     if c.dropout is not None and not 0 <= c.dropout < 1:
         raise RnngenError(f"{setting('dropout')} must be in [0, 1), not {c.dropout}")
+    if not (c.weight_decay >= 0 and math.isfinite(c.weight_decay)):
+        raise RnngenError(f"{setting('weight_decay')} must be 0 or more, not {c.weight_decay}")
+    if not 0 <= c.min_lr_frac <= 1:
+        raise RnngenError(f"{setting('min_lr_frac')} must be in [0, 1], not {c.min_lr_frac}")
     if not 0 <= c.val_frac < 1:
         raise RnngenError(f"{setting('val_frac')} must be in [0, 1), not {c.val_frac}")
     if c.schedule not in ("cosine", "constant"):
@@ -157,12 +203,14 @@ def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]
     budget, the schedule, evaluation and the machine may. A new budget replaces the old
     one; the device always comes from this run.
     """
+    if not isinstance(saved_doc, dict):
+        raise RnngenError("the checkpoint's training settings (rnngen.train config) are malformed")
     saved = TrainConfig.from_json(saved_doc)
     for name in SHAPE_OPTIONS:
         if name in explicit and getattr(config, name) != getattr(saved, name):
             raise RnngenError(
                 f"{setting(name)} {getattr(config, name)} differs from the checkpoint's "
-                f"{getattr(saved, name)}; the model shape and data layout cannot change on resume"
+                f"{_shown(getattr(saved, name))}; the model shape and data layout cannot change on resume"
             )
     if "dropout" in explicit:
         saved = replace(saved, dropout=config.dropout)
@@ -194,4 +242,23 @@ def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]
         raise RnngenError(f"{setting('val_frac')} cannot change on resume (the validation text would change)")
     if "val_file" in explicit and config.val_file != saved.val_file:
         raise RnngenError(f"{setting('val_file')} cannot change on resume (the validation text would change)")
-    return replace(saved, **updates)
+    merged = replace(saved, **updates)
+    _validate_resumed(merged)
+    return merged
+
+
+def _validate_resumed(c: TrainConfig) -> None:
+    """The merged config passes every rule of a fresh run, and has what planning would have
+    filled in (a resumed run is not planned again). What the user gave was checked before
+    merging, so a problem here is the checkpoint's."""
+    try:
+        validate_config(c)
+        for name in PLANNED:
+            if getattr(c, name) is None:
+                raise RnngenError(f"{setting(name)} is missing")
+        budgets = [b for b in BUDGETS if getattr(c, b) is not None]
+        if len(budgets) != 1:
+            names = [setting(_BUDGET_NAMES[b]) for b in BUDGETS]
+            raise RnngenError(f"they hold {len(budgets)} budgets; give one: {', '.join(names[:-1])} or {names[-1]}")
+    except RnngenError as exc:
+        raise RnngenError(f"the checkpoint's training settings are invalid: {exc.marked}") from None

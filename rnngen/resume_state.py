@@ -11,6 +11,11 @@ objects into those tensors and back.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeGuard
+
 import torch
 
 from rnngen.checkpoint import OPTIM_PREFIX, Checkpoint
@@ -18,6 +23,93 @@ from rnngen.errors import RnngenError
 
 STATE_PREFIX = "train.state."
 RNG_KEY = "train.rng"
+
+
+# ---- the progress fields of ``rnngen.train`` (metadata: a stranger's file may hold anything)
+
+
+def _count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _number(v: object) -> TypeGuard[int | float]:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _seconds(v: object) -> bool:
+    return _number(v) and math.isfinite(v) and v >= 0
+
+
+def _row(v: object) -> bool:
+    """One history row: its step, and numbers (or None) for what it measured."""
+    if not isinstance(v, dict) or not _count(v.get("step")):
+        return False
+    return all(v.get(k) is None or _number(v.get(k)) for k in ("elapsed_s", "train_loss", "val_loss", "val_bpc"))
+
+
+# Each field rnngen writes, with what it must be; a field may be absent (older files).
+PROGRESS_FIELDS: dict[str, Callable[[object], bool]] = {
+    "step": _count,
+    "optim_step": _seconds,  # AdamW's step count, a float: finite and not negative
+    "tokens_seen": _count,
+    "elapsed_s": _seconds,
+    "train_tokens": _count,
+    "val_tokens": _count,
+    "best_val_loss": lambda v: v is None or _number(v),
+    "best_step": lambda v: v is None or _count(v),
+    "lr_scale": lambda v: _number(v) and 0 < v <= 1,  # halved by --on-nan skip (NaN fails too)
+    "history": lambda v: isinstance(v, list) and all(_row(r) for r in v),
+    "config": lambda v: isinstance(v, dict),
+    "plan": lambda v: v is None or isinstance(v, dict),
+}
+
+
+def malformed_fields(train: dict) -> list[str]:
+    """The progress fields of ``train`` (a checkpoint's ``rnngen.train``) that break their rules."""
+    return [name for name, ok in PROGRESS_FIELDS.items() if name in train and not ok(train[name])]
+
+
+def valid_history(train: dict) -> list[dict]:
+    """The well-formed rows of ``train``'s history (all of them in a file rnngen wrote)."""
+    history = train.get("history")
+    return [row for row in history if _row(row)] if isinstance(history, list) else []
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a resumed run picks up: read from ``rnngen.train``, every field checked."""
+
+    step: int
+    optim_step: float
+    tokens_seen: int
+    elapsed_s: float
+    train_tokens: int | None
+    best_val_loss: float | None
+    best_step: int | None
+    lr_scale: float
+    history: list[dict]
+    plan: dict | None
+
+
+def read_progress(ckpt: Checkpoint) -> Progress:
+    """The checkpoint's progress, or one RnngenError naming the first malformed field."""
+    train = ckpt.train
+    bad = malformed_fields(train)
+    if bad:
+        raise RnngenError(f"checkpoint {ckpt.path}: its training progress field {bad[0]} is malformed")
+    step = train.get("step", 0)
+    return Progress(
+        step=step,
+        optim_step=float(train.get("optim_step", step)),
+        tokens_seen=train.get("tokens_seen", 0),
+        elapsed_s=float(train.get("elapsed_s", 0.0)),
+        train_tokens=train.get("train_tokens"),
+        best_val_loss=train.get("best_val_loss"),
+        best_step=train.get("best_step"),
+        lr_scale=float(train.get("lr_scale", 1.0)),
+        history=list(train.get("history", [])),
+        plan=train.get("plan"),
+    )
 
 
 def resume_tensors(

@@ -31,6 +31,7 @@ from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
 from rnngen.resume_state import (
     optimizer_step_count,
+    read_progress,
     restore_hidden_state,
     restore_optimizer,
     restore_rng,
@@ -184,17 +185,17 @@ class Trainer:
             raise RnngenError("the checkpoint's model does not match the resumed configuration")
         self.model = ckpt.build_model().to(self.device)
         self.optimizer = self._make_optimizer()
-        train = ckpt.train
-        self.step = int(train.get("step", 0))
-        self.tokens_seen = int(train.get("tokens_seen", 0))
-        self.elapsed_s = float(train.get("elapsed_s", 0.0))
-        self.history = list(train.get("history", []))
-        self.best_val = train.get("best_val_loss")
-        self.best_step = train.get("best_step")
-        self.lr_scale = float(train.get("lr_scale", 1.0))
-        if int(train.get("train_tokens", self.train_split.tokens)) != self.train_split.tokens:
+        progress = read_progress(ckpt)  # every field checked: the metadata may be a stranger's
+        self.step = progress.step
+        self.tokens_seen = progress.tokens_seen
+        self.elapsed_s = progress.elapsed_s
+        self.history = progress.history
+        self.best_val = progress.best_val_loss
+        self.best_step = progress.best_step
+        self.lr_scale = progress.lr_scale
+        if progress.train_tokens not in (None, self.train_split.tokens):
             self.notes.append("the corpus differs from the one this checkpoint was trained on")
-        restore_optimizer(ckpt, self.model, self.optimizer, self.device, float(train.get("optim_step", self.step)))
+        restore_optimizer(ckpt, self.model, self.optimizer, self.device, progress.optim_step)
         shape = (self.model_config.layers, self.layout.batch_size, self.model_config.hidden)
         carried = restore_hidden_state(ckpt, 2 if self.model_config.cell == "lstm" else 1, shape, self.device)
         self.state = carried if carried is not None else self.model.init_state(self.layout.batch_size, self.device)
