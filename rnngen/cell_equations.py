@@ -28,7 +28,7 @@ from rnngen.model import GATE_NAMES, RNNLanguageModel
 from rnngen.probes import InspectionRecord
 
 # The symbol and nonlinearity of each gate, in torch's row order.
-SYMBOLS = {"input": "i", "forget": "f", "cell": "g", "output": "o", "reset": "r", "update": "z", "new": "n"}
+SYMBOLS = {"input": "i", "forget": "f", "cell": "g", "output": "o", "reset": "r", "update": "z", "new": "n", "h": "h_t"}
 TANH_GATES = ("cell", "new")
 RNN_GATE = "h"  # a plain RNN's one "gate": h_t itself
 

@@ -76,7 +76,7 @@ def test_unit_step_is_the_record_and_the_equations_hold(cell):
             assert n.scale == r.value and u.c is None
             assert u.h == pytest.approx((1 - z.value) * n.value + z.value * u.h_prev, abs=ATOL)
         else:
-            assert [g.symbol for g in u.gates] == ["h"] and u.gates[0].value == u.h
+            assert [g.symbol for g in u.gates] == ["h_t"] and u.gates[0].value == u.h
 
 
 def test_a_record_of_another_model_or_a_step_outside_it_is_an_error():

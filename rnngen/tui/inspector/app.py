@@ -4,6 +4,7 @@
 2 Hidden    units x time heatmap of h (or c); the text coloured by one unit
 3 Gates     gate activations over time; saturation of every unit
 4 Gradient  ||dL/dh_t|| through time per layer, log scale; a second checkpoint beside it
+5 Equations the cell's equations for one unit and token, with the numbers filled in
 
 All model work (loading, sampling, inspecting) runs in thread workers that post
 messages back, so the interface never waits on torch. What is open and selected lives
@@ -30,6 +31,7 @@ from rnngen.sampling import SamplingConfig
 from rnngen.tokenizers import display_pieces
 from rnngen.tui.checkpoints import Opened, open_checkpoint, open_loaded
 from rnngen.tui.inspector import messages as msg
+from rnngen.tui.inspector.equation_view import EquationView
 from rnngen.tui.inspector.state import InspectorState
 from rnngen.tui.inspector.viewbar import ViewBar
 from rnngen.tui.inspector.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
@@ -56,10 +58,11 @@ class InspectApp(App[int]):
     TITLE = "rnngen tui"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
-        Binding("1", "show_view('sample')", "views", key_display="1-4"),
+        Binding("1", "show_view('sample')", "views", key_display="1-5"),
         Binding("2", "show_view('hidden')", "hidden", show=False),
         Binding("3", "show_view('gates')", "gates", show=False),
         Binding("4", "show_view('gradient')", "gradient", show=False),
+        Binding("5", "show_view('equations')", "equations", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+o", "open_main", "open", show=False),
@@ -101,6 +104,7 @@ class InspectApp(App[int]):
             yield HiddenView(self.state, id="hidden")
             yield GatesView(self.state, id="gates")
             yield GradientView(self.state, id="gradient")
+            yield EquationView(self.state, id="equations")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:

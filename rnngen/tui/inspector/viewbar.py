@@ -1,4 +1,4 @@
-"""The inspector's top line: the four views (click one, or press 1-4) and what is open and
+"""The inspector's top line: the views (click one, or press its number) and what is open and
 happening. A click posts ``ShowView``; the app switches."""
 
 from __future__ import annotations
@@ -9,11 +9,17 @@ from textual.widget import Widget
 
 from rnngen.tui.inspector import messages as msg
 
-VIEWS = [("sample", "Sample"), ("hidden", "Hidden"), ("gates", "Gates"), ("gradient", "Gradient")]
+VIEWS = [
+    ("sample", "Sample"),
+    ("hidden", "Hidden"),
+    ("gates", "Gates"),
+    ("gradient", "Gradient"),
+    ("equations", "Equations"),
+]
 
 
 class ViewBar(Widget):
-    """One line: the four views (click or 1-4) and what is open and happening."""
+    """One line: the views (click one or press its number) and what is open and happening."""
 
     DEFAULT_CSS = "ViewBar { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: clip; }"
 

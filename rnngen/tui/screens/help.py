@@ -17,6 +17,7 @@ HELP = [
             ("2", "Hidden: units x time heatmap of h (or c)"),
             ("3", "Gates: gate activations and saturation per unit"),
             ("4", "Gradient: ||dL/dh_t|| back through time, log scale"),
+            ("5", "Equations: the cell's equations with live numbers"),
             ("? / q", "this help / quit"),
             ("ctrl+o", "open another checkpoint"),
         ],
@@ -38,13 +39,14 @@ HELP = [
         ],
     ),
     (
-        "Hidden and Gates",
+        "Hidden, Gates and Equations",
         [
             ("↑↓ pgup pgdn", "choose a unit (or click its row)"),
             ("[ ]", "previous / next layer"),
             ("c", "hidden: h, or the LSTM cell state c"),
             ("a", "hidden: jump to the next most active unit"),
             ("g", "gates: next gate"),
+            ("← →", "equations: the numbers one token earlier / later"),
         ],
     ),
     (
@@ -70,6 +72,9 @@ What to look for
             RNN's bars fall off a cliff going left (vanishing gradient); an
             LSTM's stay up: gates let the error signal reach far back. Press o
             to put an RNN and an LSTM side by side on the same text.
+  Equations Where a gate's value comes from: the input's part W x_t + b and
+            the previous state's part W h_{t-1}, added, then squashed. A forget
+            gate near 1 with c_t close to c_{t-1}: the unit is remembering.
 """
 
 

@@ -6,6 +6,7 @@
 - ``SaturationPlot``: gate saturation scatter per unit (``render_saturation``)
 - ``TokenText``: text coloured token by token, with a cursor
 - ``TimeAxis``: which tokens each column shows (shrinks long texts, stretches short ones)
+- ``render_equations`` (equations.py): the cell's equations with one unit's numbers
 - ``colors``: the colour maps they share
 - ``Panel`` (panel.py) and ``charts``: the dashboards' bordered panels and their text renderers
   (line chart, log bars, hidden-state heatmap, sparkline, number formats)
