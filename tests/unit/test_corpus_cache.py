@@ -12,8 +12,9 @@ def test_big_corpus_encoding_is_cached_and_memory_mapped(tmp_path, monkeypatch):
     config = TrainConfig(level="word", steps=1, hidden=8, embed=8, layers=1, seq_len=8, batch_size=2, threads=1)
 
     first = Trainer(config, load_corpus(path), out=tmp_path / "a.safetensors")
-    files = sorted(p.name.split(".", 1)[1] for p in (tmp_path / "corpora" / "cache").iterdir())
-    assert files == ["json", "train.npy", "val.npy"]
+    names = [p.name for p in (tmp_path / "corpora" / "cache").iterdir()]
+    kinds = sorted(name.rsplit(".", 2)[-2] if name.endswith(".npy") else "index" for name in names)
+    assert kinds == ["index", "train", "val"]  # the arrays are named by their checksums
 
     second = Trainer(config, load_corpus(path), out=tmp_path / "b.safetensors")
     assert isinstance(second.train_split.ids, np.memmap)  # read from the cache, not re-encoded
@@ -33,11 +34,16 @@ def test_damaged_cache_is_ignored(tmp_path, monkeypatch):
     path.write_text("abcdefgh ijkl\n" * 50)
     corpus = load_corpus(path)
     key = cache.cache_key(corpus, "char", None, 0.1)
-    json_path, train_path, _ = cache._paths(key)
-    json_path.parent.mkdir(parents=True)
-    json_path.write_text("{not json")
-    train_path.write_bytes(b"garbage")
-    assert cache.load_encoded(key) is None
-    trainer = Trainer(TrainConfig(steps=1, hidden=8, embed=8, layers=1, seq_len=8, batch_size=2, threads=1),
-                      corpus, out=tmp_path / "m.safetensors")
+    folder = tmp_path / "corpora" / "cache"
+    folder.mkdir(parents=True)
+    (folder / f"{key}.json").write_text("{not json")
+    (folder / f"{key}.train.npy").write_bytes(b"garbage")
+    notes = []
+    assert cache.load_encoded(key, note=notes.append) is None
+    assert len(notes) == 1 and key in notes[0]
+    trainer = Trainer(
+        TrainConfig(steps=1, hidden=8, embed=8, layers=1, seq_len=8, batch_size=2, threads=1),
+        corpus,
+        out=tmp_path / "m.safetensors",
+    )
     assert trainer.train_split.tokens > 0
