@@ -4,6 +4,7 @@ and the encoded corpus (reused from the cache for big corpora)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -101,10 +102,15 @@ def encode_corpus(
     *,
     text: str | None = None,
     cacheable: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> tuple[Tokenizer, Split, Split]:
-    """Fit and encode, or reuse the cached encoding of a big corpus (memory-mapped)."""
+    """Fit and encode, or reuse the verified cached encoding of a big corpus (memory-mapped).
+
+    ``note`` hears, in one line, about a damaged cache entry that is encoded again.
+    """
     key = cache_key(corpus, level, vocab_size, val_frac) if cacheable else None
-    cached = load_encoded(key) if key else None
+    chars = len(corpus.text if text is None else text)
+    cached = load_encoded(key, chars=chars, note=note) if key else None
     if cached is not None:
         return cached
     tokenizer, train, val = fit_and_encode(level, corpus.text if text is None else text, cut, vocab_size)

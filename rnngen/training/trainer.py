@@ -88,7 +88,8 @@ class Trainer:
         # the compact ids are kept.
         if resumed is None:
             self.tokenizer, self.train_split, self.val_split = encode_corpus(
-                corpus, config.level, cut, config.vocab_size, config.val_frac, text=text, cacheable=cacheable
+                corpus, config.level, cut, config.vocab_size, config.val_frac, text=text, cacheable=cacheable,
+                note=self.notes.append,
             )
         else:
             self.train_split = encode_range(self.tokenizer, text, 0, cut)
