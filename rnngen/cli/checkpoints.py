@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,8 +44,7 @@ def eval_command(ckpt: Path, corpus: str, split: str, encoding: str, as_json: bo
     loaded = load_checkpoint(ckpt, with_training_state=False)
     text = load_corpus(corpus, encoding=encoding).text
     if split != "all":
-        val_frac = float(loaded.train.get("config", {}).get("val_frac", 0.1))
-        train_text, val_text = split_text(text, val_frac)
+        train_text, val_text = split_text(text, _saved_val_frac(loaded.train, ckpt))
         text = val_text if split == "val" else train_text
     if loaded.tokenizer.level == "char":
         unseen = sorted(set(text) - set(loaded.tokenizer.vocab))
@@ -70,26 +71,32 @@ def eval_command(ckpt: Path, corpus: str, split: str, encoding: str, as_json: bo
 def info(ckpt: Path, as_json: bool) -> None:
     """Model config, vocabulary, parameters and training history of CKPT."""
     from rnngen.checkpoint import load_checkpoint
+    from rnngen.resume_state import malformed_fields, valid_history
 
     loaded = load_checkpoint(ckpt)
     model = loaded.build_model()
     t = loaded.train
-    doc = {
+    # Training metadata may be damaged or a stranger's: what breaks its rules is named on a
+    # "malformed" line (null in --json) and everything valid still shows.
+    malformed = malformed_fields(t)
+    kept = {name: (None if name in malformed else t.get(name)) for name in t}
+    doc: dict[str, Any] = {
         "path": str(ckpt),
         "format": loaded.format_version,
         "model": loaded.model_config.to_json(),
         "level": loaded.tokenizer.level,
         "vocab_size": loaded.tokenizer.vocab_size,
         "parameters": model.num_parameters(),
-        "step": t.get("step"),
-        "tokens_seen": t.get("tokens_seen"),
-        "elapsed_s": t.get("elapsed_s"),
-        "best_val_loss": t.get("best_val_loss"),
-        "best_step": t.get("best_step"),
+        "step": kept.get("step"),
+        "tokens_seen": kept.get("tokens_seen"),
+        "elapsed_s": kept.get("elapsed_s"),
+        "best_val_loss": kept.get("best_val_loss"),
+        "best_step": kept.get("best_step"),
         "resumable": loaded.resumable,
-        "train_config": t.get("config"),
-        "plan": t.get("plan"),
-        "history": t.get("history", []),
+        "train_config": kept.get("config"),
+        "plan": kept.get("plan"),
+        "history": valid_history(t),
+        "malformed": malformed,
     }
     if as_json:
         click.echo(json.dumps(doc))
@@ -104,12 +111,13 @@ def info(ckpt: Path, as_json: bool) -> None:
         "".join(loaded.tokenizer.vocab[:40]) if doc["level"] == "char" else " ".join(loaded.tokenizer.vocab[:15])
     )
     click.echo(f"vocabulary   {doc['vocab_size']} {doc['level']} tokens: {sample_vocab!r}")
-    click.echo(f"trained      {doc['step']} steps, {doc['tokens_seen']:,} tokens, {format_duration(doc['elapsed_s'])}")
+    tokens = _shown(doc["tokens_seen"], "{:,}".format)
+    click.echo(f"trained      {_shown(doc['step'])} steps, {tokens} tokens, {format_duration(doc['elapsed_s'])}")
     plan = doc["plan"]
     if isinstance(plan, dict) and isinstance(plan.get("summary"), str) and plan["summary"]:
         click.echo(f"plan         {plan['summary']}")
     if doc["best_val_loss"] is not None:
-        click.echo(f"best val     {doc['best_val_loss']:.4f} nats/token at step {doc['best_step']}")
+        click.echo(f"best val     {doc['best_val_loss']:.4f} nats/token at step {_shown(doc['best_step'])}")
     if doc["history"]:
         click.echo("history      step    train    val      val bpc")
         for row in doc["history"][-12:]:
@@ -118,3 +126,20 @@ def info(ckpt: Path, as_json: bool) -> None:
                 f"             {row['step']:<7} {fmt(row.get('train_loss'))}   {fmt(row.get('val_loss'))}   "
                 f"{fmt(row.get('val_bpc'))}"
             )
+    if malformed:
+        click.echo(
+            f"malformed    {', '.join(malformed)} (training metadata that breaks its rules: shown as ? or left out)"
+        )
+
+
+def _shown(value: object, fmt: Callable[[Any], str] = str) -> str:
+    return "?" if value is None else fmt(value)
+
+
+def _saved_val_frac(train: dict, ckpt: Path) -> float:
+    """The share of the text the checkpoint's run held out for validation (0.1 if unrecorded)."""
+    config = train.get("config", {})
+    value = config.get("val_frac", 0.1) if isinstance(config, dict) else None
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1):
+        raise RnngenError(f"{ckpt}: the checkpoint's val_frac is malformed, so its validation split is unknown")
+    return float(value)

@@ -276,3 +276,11 @@ def test_a_setting_the_user_gives_on_resume_replaces_the_checkpoint_s_bad_one(tm
     path = write(tmp_path / "odd.safetensors", edit_document(data, "rnngen.train", _apply({"config": {"lr": -1.0}})))
     run_cli("train", corpus, "--resume", path, "--steps", "8", "--lr", "1e-3", "--threads", "1")
     assert load_checkpoint(path).train["config"]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("config", [["x"], {"val_frac": "abc"}, {"val_frac": 7}])
+def test_eval_of_the_validation_split_with_a_malformed_val_frac_is_one_line(tmp_path, trained, config):
+    data, corpus = trained
+    path = write(tmp_path / "odd.safetensors", edit_document(data, "rnngen.train", lambda d: d.update(config=config)))
+    assert_clean_failure(run_cli("eval", path, corpus, "--split", "val", ok=False), "val_frac")
+    run_cli("eval", path, corpus)  # the whole text needs no split
