@@ -30,8 +30,9 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
+from rnngen.atomic_files import temp_owner_pid, temp_prefix, write_atomically
 from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
 from rnngen.safe_json import JSONRefused
@@ -109,18 +110,14 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "rnngen.train": json.dumps(ckpt.train),
     }
     metadata[CHECKSUM_KEY] = json.dumps({"sha256": content_digest(tensors, metadata)})
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    data = save_bytes(tensors, metadata=metadata)
     try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        # A random temporary name made with O_EXCL (never a planted symlink), fsynced, then
+        # renamed over the old file; the temporary file is removed on any failure.
+        write_atomically(path, data)
     except OSError as exc:
-        _remove_quietly(tmp)
         raise RnngenError(f"could not write checkpoint {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+    del data
     _fsync_dir(path.parent)
     _remove_stale_temps(path)
 
@@ -145,19 +142,27 @@ def content_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -
     return h.hexdigest()
 
 
-_TEMP_PID = re.compile(r"\.tmp-(\d+)$")
+_OLD_TEMP_PID = re.compile(r"\.tmp-(\d+)$")  # ".<name>.tmp-<pid>": older versions' names
+
+
+def _temp_pid(name: str) -> int | None:
+    """The writer's pid in a temporary file's name, today's or an older version's."""
+    pid = temp_owner_pid(name)
+    if pid is None and (match := _OLD_TEMP_PID.search(name)):
+        pid = int(match.group(1))
+    return pid
 
 
 def _remove_stale_temps(path: Path) -> None:
     """Delete temporary files left next to ``path`` by writers that were killed (SIGKILL, power cut)."""
-    prefix = f".{path.name}.tmp-"
+    prefix = temp_prefix(path)
     try:
         names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
     except OSError:
         return
     for name in names:
-        match = _TEMP_PID.search(name)
-        if not match or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+        pid = _temp_pid(name)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
             continue
         _remove_quietly(path.parent / name)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from rnngen.atomic_files import create_exclusive
 from rnngen.checkpoint import is_rnngen_checkpoint
 from rnngen.config import TrainConfig
 from rnngen.corpus import Corpus, load_corpus
@@ -57,9 +58,11 @@ def check_out_path(out: Path, *, resuming_from: Path | None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RnngenError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
-    probe = folder / f".rnngen-write-test-{os.getpid()}"
     try:
-        probe.write_bytes(b"")
+        # The very temporary file a save makes (a random name, O_EXCL: never a planted symlink);
+        # one left by a SIGKILL here is tidied by the next save, like any other.
+        probe, fd = create_exclusive(out)
+        os.close(fd)
         probe.unlink()
     except OSError as exc:
         raise RnngenError(f"cannot write checkpoints to {folder}: {exc.strerror or exc}") from None

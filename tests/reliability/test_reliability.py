@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import rnngen.atomic_files as atomic_files
 import rnngen.checkpoint as checkpoint_module
+from rnngen.atomic_files import temp_owner_pid
 from rnngen.checkpoint import load_checkpoint, save_checkpoint
 from rnngen.corpus import load_corpus
 from rnngen.errors import RnngenError
@@ -70,7 +72,7 @@ def _sigkill_trials(tmp_path: Path, corpus: Path, trials: int, seed: int) -> dic
             time.sleep(rng.uniform(0.0, 0.3))
             deadline = time.monotonic() + 3.0
             while time.monotonic() < deadline:
-                if any(n.endswith(f".tmp-{pid}") for n in os.listdir(tmp_path)):
+                if any(temp_owner_pid(n) == pid for n in os.listdir(tmp_path)):
                     break
                 time.sleep(0.0002)
         else:
@@ -78,7 +80,7 @@ def _sigkill_trials(tmp_path: Path, corpus: Path, trials: int, seed: int) -> dic
         os.kill(pid, signal.SIGKILL)
         code, sig = wait_exit(pid)
         assert sig == signal.SIGKILL, f"trial {trial}: the run ended by itself ({code}): {log.read_text()}"
-        if any(p.name.endswith(f".tmp-{pid}") for p in _temps(tmp_path)):
+        if any(temp_owner_pid(p.name) == pid for p in _temps(tmp_path)):
             mid_write += 1
         step = _assert_absent_or_complete(out, resumable=True)
         _assert_absent_or_complete(best, resumable=False)
@@ -373,20 +375,43 @@ def test_on_nan_skip_from_the_command_line(tmp_path, english_corpus):
 # ---- 5 (part). a full disk while saving ------------------------------------------------
 
 
+class _DiskFullHandle:
+    """A temporary file on a disk that fills up: 100 bytes land, then ENOSPC."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+    def write(self, data):
+        self.handle.write(data[:100])
+        self.handle.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class _DiskFillsAfter:
+    """``os`` as rnngen.atomic_files sees it: the first ``saves`` temporary files are written whole."""
+
+    def __init__(self, saves: int):
+        self.saves = saves
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def fdopen(self, fd, *args, **kwargs):
+        handle = os.fdopen(fd, *args, **kwargs)
+        self.saves -= 1
+        return handle if self.saves >= 0 else _DiskFullHandle(handle)
+
+
 def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, english_corpus, monkeypatch):
     out = tmp_path / "full.safetensors"
-    real_save = checkpoint_module.save_file
-    calls = {"n": 0}
-
-    def save_until_the_disk_fills(tensors, filename, metadata=None):
-        calls["n"] += 1
-        if calls["n"] <= 2:  # the first evaluation writes the checkpoint and the best weights
-            return real_save(tensors, filename, metadata=metadata)
-        with open(filename, "wb") as handle:  # half the file lands, then the disk is full
-            handle.write(b"\0" * 100)
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
-
-    monkeypatch.setattr(checkpoint_module, "save_file", save_until_the_disk_fills)
+    # The first evaluation writes the checkpoint and the best weights; then the disk is full.
+    monkeypatch.setattr(atomic_files, "os", _DiskFillsAfter(saves=2))
     result = run_cli("train", english_corpus, "--steps", "10", "--eval-every", "3", "--out", out, *FAST, ok=False)
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
