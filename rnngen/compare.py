@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rnngen.checkpoint import is_rnngen_checkpoint
+from rnngen.checkpoint_lock import lock_checkpoint
 from rnngen.corpus import Corpus
 from rnngen.errors import RnngenError, setting
 from rnngen.live import LiveSession, ProbeEvent
@@ -86,10 +87,11 @@ def compare_out(out_dir: Path, cell: str) -> Path:
     out = out_dir / f"{cell}.safetensors"
     # compare's own files from an earlier run are replaced; anything else is refused by the Trainer.
     if out.is_file() and is_rnngen_checkpoint(out):
-        out.unlink()
-        best = out.with_name(f"{cell}.best.safetensors")
-        if best.is_file() and is_rnngen_checkpoint(best):
-            best.unlink()
+        with lock_checkpoint(out):  # never delete a file that another run is writing
+            out.unlink()
+            best = out.with_name(f"{cell}.best.safetensors")
+            if best.is_file() and is_rnngen_checkpoint(best):
+                best.unlink()
     return out
 
 

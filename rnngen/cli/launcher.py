@@ -37,4 +37,10 @@ def launch_distributed(ctx: click.Context, params: dict) -> int:
         raise RnngenError("--nproc must be at least 1")
     if params["tui"]:
         raise RnngenError("--tui cannot watch a multi-process run; drop --tui or --nproc")
-    return launch(params["nproc"], relaunch_args(ctx), threads=params["threads"])
+    # The launcher holds the checkpoint's lock for its ranks: a second job on the same path is
+    # refused here, before any rank starts (rank 0 claims a default name itself).
+    from rnngen.checkpoint_lock import held_for_children
+
+    written = params["out"] or (params["resume"] if params["resume"] and params["resume"].exists() else None)
+    with held_for_children(written):
+        return launch(params["nproc"], relaunch_args(ctx), threads=params["threads"])

@@ -131,6 +131,9 @@ class DistributedTrainer(Trainer):
         self._dist = dist
         self.processes = world  # events report the whole job's tokens, not one rank's
 
+    def writes_checkpoints(self) -> bool:
+        return self.dist_env.rank == 0  # so only rank 0 holds (or borrows) the checkpoint's lock
+
     # -- the step, and agreeing on what happens next
 
     def train_module(self) -> torch.nn.Module:

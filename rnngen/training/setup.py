@@ -3,14 +3,16 @@ and the encoded corpus (reused from the cache for big corpora)."""
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
 from rnngen.atomic_files import create_exclusive
 from rnngen.checkpoint import is_rnngen_checkpoint
+from rnngen.checkpoint_lock import CheckpointLock, claim_new_path
 from rnngen.config import TrainConfig
 from rnngen.corpus import Corpus, load_corpus
 from rnngen.corpus_cache import cache_key, load_encoded, save_encoded
@@ -26,16 +28,25 @@ def best_path_for(out: Path) -> Path:
     return out.with_name(stem + ".best.safetensors")
 
 
-def default_out(corpus_name: str, level: str, cell: str, folder: Path = Path("checkpoints")) -> Path:
-    """checkpoints/<corpus>-<level>-<cell>.safetensors, numbered so nothing is overwritten."""
+def _default_names(corpus_name: str, level: str, cell: str, folder: Path) -> Iterator[Path]:
+    """checkpoints/<corpus>-<level>-<cell>.safetensors, then -2, -3, ..."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in corpus_name) or "corpus"
     base = f"{safe}-{level}-{cell}"
-    candidate = folder / f"{base}.safetensors"
-    n = 2
-    while candidate.exists():
-        candidate = folder / f"{base}-{n}.safetensors"
-        n += 1
-    return candidate
+    yield folder / f"{base}.safetensors"
+    for n in itertools.count(2):
+        yield folder / f"{base}-{n}.safetensors"
+
+
+def default_out(corpus_name: str, level: str, cell: str, folder: Path = Path("checkpoints")) -> Path:
+    """checkpoints/<corpus>-<level>-<cell>.safetensors, numbered so nothing is overwritten."""
+    return next(p for p in _default_names(corpus_name, level, cell, folder) if not p.exists())
+
+
+def claim_default_out(
+    corpus_name: str, level: str, cell: str, folder: Path = Path("checkpoints")
+) -> tuple[Path, CheckpointLock]:
+    """:func:`default_out`'s name, locked for this run: runs started at once get different files."""
+    return claim_new_path(_default_names(corpus_name, level, cell, folder))
 
 
 def check_out_path(out: Path, *, resuming_from: Path | None) -> None:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from rnngen.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnngen.checkpoint_lock import CheckpointLock, lock_checkpoint
 from rnngen.config import TrainConfig, chosen, merge_resume_config, validate_config
 from rnngen.corpus import Corpus
 from rnngen.data import StreamBatches, encode_range, plan_layout, token_counts
@@ -45,6 +46,7 @@ from rnngen.training.setup import (
     autocast_dtype,
     best_path_for,
     check_out_path,
+    claim_default_out,
     default_out,
     encode_corpus,
     pick_device,
@@ -66,6 +68,18 @@ class Trainer:
         explicit: set[str] | None = None,
     ):
         validate_config(config)
+        self.resume_path = Path(resume) if resume else None
+        # The checkpoint path is claimed first, before anything slow (loading, encoding): a
+        # second run on the same path is refused at once, and holds nothing it could lose.
+        self.out, self.checkpoint_lock = self._claim_out(out, corpus, config)
+        try:
+            self._build(config, corpus, callback, explicit)
+        except BaseException:
+            self.checkpoint_lock.release()  # now, not when the half-built trainer is collected
+            raise
+
+    def _build(self, config: TrainConfig, corpus: Corpus, callback: Callback | None, explicit: set[str] | None) -> None:
+        resume = self.resume_path
         self.callback = callback or (lambda event: None)
         self.notes: list[str] = []
         self.between_steps: list[Callable[[Trainer], None]] = []
@@ -137,16 +151,37 @@ class Trainer:
         self.best_step: int | None = None
         self.state: State = self.model.init_state(self.layout.batch_size, self.device)
         self.lr_scale = 1.0  # lowered by --on-nan skip
-        self.resume_path = Path(resume) if resume else None
         if resumed is not None:
             self._restore(resumed)
-        self.out = Path(out) if out else (self.resume_path or default_out(corpus.name, config.level, config.cell))
-        check_out_path(self.out, resuming_from=self.resume_path)
         self.best_path = best_path_for(self.out)
         self.total_steps = self._total_steps()
         self.chars_per_token = self.train_split.chars / max(self.train_split.tokens, 1)
 
     # -- setup helpers
+
+    def writes_checkpoints(self) -> bool:
+        """Whether this process saves the checkpoints (and so holds their lock)."""
+        return True
+
+    def _claim_out(self, out: Path | None, corpus: Corpus, config: TrainConfig) -> tuple[Path, CheckpointLock]:
+        """The checkpoint path, locked for this run (see rnngen/checkpoint_lock.py) and checked."""
+        resume = self.resume_path
+        if out is None and resume is not None and not resume.exists():
+            load_checkpoint(resume)  # its usual "does not exist" error, before any folder is made
+        target = Path(out) if out else resume
+        if not self.writes_checkpoints():  # another process of the job holds the lock
+            path = target or default_out(corpus.name, config.level, config.cell)
+            lock = CheckpointLock(path, None)
+        elif target is None:
+            path, lock = claim_default_out(corpus.name, config.level, config.cell)
+        else:
+            path, lock = target, lock_checkpoint(target)
+        try:
+            check_out_path(path, resuming_from=resume)
+        except BaseException:
+            lock.release()
+            raise
+        return path, lock
 
     def _plan(self, config: TrainConfig) -> TrainConfig:
         """Choose every option left out, timing candidate shapes for a --time budget."""
@@ -380,6 +415,13 @@ class Trainer:
     # -- the loop
 
     def run(self, stop: threading.Event | None = None) -> DoneEvent:
+        """Train until the budget is spent or ``stop`` is set; the checkpoint's lock is given up after."""
+        try:
+            return self._loop(stop)
+        finally:
+            self.checkpoint_lock.release()
+
+    def _loop(self, stop: threading.Event | None) -> DoneEvent:
         stop = stop or threading.Event()
         self.callback(
             StartEvent(
