@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,17 +33,28 @@ def _num(value):
 
 
 class JsonlWriter:
-    """One JSON object per step; a step that evaluated also carries val_loss and val_bpc."""
+    """One JSON object per step; a step that evaluated also carries val_loss and val_bpc.
+
+    The log is never truncated: a resumed run (``append``) adds to it, and a fresh run
+    refuses a log that already holds something (it may be another run's history).
+    """
 
     def __init__(self, path: Path, *, append: bool = False):
         self.path = Path(path)
         try:
             if self.path.parent != Path(""):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Open for the whole run; close() closes it.
-            self.handle = open(self.path, "a" if append else "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+            # Opened for appending even on a fresh run, so nothing can be cut between the
+            # check below and the open. Open for the whole run; close() closes it.
+            self.handle = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         except OSError as exc:
             raise RnngenError(f"cannot write {setting('log_jsonl')} {self.path}: {exc.strerror or exc}") from None
+        if not append and os.fstat(self.handle.fileno()).st_size > 0:
+            self.handle.close()
+            raise RnngenError(
+                f"{setting('log_jsonl')} {self.path} already holds a log; give another path or remove it "
+                f"(a resumed run appends to its log)"
+            )
         self.pending: dict | None = None
 
     def handle_event(self, event) -> None:
@@ -149,7 +161,8 @@ def attach_metrics(
     """Wrap ``callback`` so that events also reach the requested writers.
 
     Returns (callback, writers); call ``writer.bind(trainer)`` once the trainer exists
-    and ``writer.close()`` when training ends. A resumed run appends to the JSONL file.
+    and ``writer.close()`` when training ends. A resumed run appends to the JSONL file; a
+    fresh run refuses one that is not empty.
     """
     writers: list = []
     if log_jsonl is not None:

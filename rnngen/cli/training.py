@@ -116,7 +116,7 @@ TRAIN_OPTIONS = [
         "--log-jsonl",
         type=click.Path(path_type=Path, dir_okay=False),
         default=None,
-        help="Write one JSON object per step to this file (see rnngen plot).",
+        help="Write one JSON object per step to this file (see rnngen plot); an earlier log is never overwritten, --resume appends to it.",
     ),
     click.option(
         "--tensorboard",
