@@ -18,7 +18,7 @@ import sys
 import click
 
 from rnngen.cli import checkpoints, comparison, corpora, inspection, plot_export, sampling, training
-from rnngen.cli.common import flag
+from rnngen.cli.common import echo, flag
 from rnngen.errors import RnngenError
 
 
@@ -39,10 +39,10 @@ class RnngenGroup(click.Group):
         except click.ClickException as exc:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            echo(f"error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code)
         except RnngenError as exc:
-            click.echo(f"error: {exc.render(flag)}", err=True)
+            echo(f"error: {exc.render(flag)}", err=True)  # may quote a file name or a checkpoint's text
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

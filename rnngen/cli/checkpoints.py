@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from rnngen.cli.common import echo
 from rnngen.errors import RnngenError
 from rnngen.units import format_duration
 
@@ -99,37 +100,34 @@ def info(ckpt: Path, as_json: bool) -> None:
         "malformed": malformed,
     }
     if as_json:
-        click.echo(json.dumps(doc))
+        click.echo(json.dumps(doc))  # ASCII only: every control character is a \u escape
         return
+    # Checkpoint metadata may be a stranger's text: echo shows a terminal its control characters.
     m = loaded.model_config
-    click.echo(
-        f"checkpoint   {ckpt}  (format {doc['format']}{', resumable' if doc['resumable'] else ', weights only'})"
-    )
-    click.echo(f"model        {m.label}, embed {m.embed}, dropout {m.dropout}{', tied' if m.tie else ''}")
-    click.echo(f"parameters   {doc['parameters']:,}")
+    echo(f"checkpoint   {ckpt}  (format {doc['format']}{', resumable' if doc['resumable'] else ', weights only'})")
+    echo(f"model        {m.label}, embed {m.embed}, dropout {m.dropout}{', tied' if m.tie else ''}")
+    echo(f"parameters   {doc['parameters']:,}")
     sample_vocab = (
         "".join(loaded.tokenizer.vocab[:40]) if doc["level"] == "char" else " ".join(loaded.tokenizer.vocab[:15])
     )
-    click.echo(f"vocabulary   {doc['vocab_size']} {doc['level']} tokens: {sample_vocab!r}")
+    echo(f"vocabulary   {doc['vocab_size']} {doc['level']} tokens: {sample_vocab!r}")
     tokens = _shown(doc["tokens_seen"], "{:,}".format)
-    click.echo(f"trained      {_shown(doc['step'])} steps, {tokens} tokens, {format_duration(doc['elapsed_s'])}")
+    echo(f"trained      {_shown(doc['step'])} steps, {tokens} tokens, {format_duration(doc['elapsed_s'])}")
     plan = doc["plan"]
     if isinstance(plan, dict) and isinstance(plan.get("summary"), str) and plan["summary"]:
-        click.echo(f"plan         {plan['summary']}")
+        echo(f"plan         {plan['summary']}")
     if doc["best_val_loss"] is not None:
-        click.echo(f"best val     {doc['best_val_loss']:.4f} nats/token at step {_shown(doc['best_step'])}")
+        echo(f"best val     {doc['best_val_loss']:.4f} nats/token at step {_shown(doc['best_step'])}")
     if doc["history"]:
-        click.echo("history      step    train    val      val bpc")
+        echo("history      step    train    val      val bpc")
         for row in doc["history"][-12:]:
             fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "  -   "
-            click.echo(
+            echo(
                 f"             {row['step']:<7} {fmt(row.get('train_loss'))}   {fmt(row.get('val_loss'))}   "
                 f"{fmt(row.get('val_bpc'))}"
             )
     if malformed:
-        click.echo(
-            f"malformed    {', '.join(malformed)} (training metadata that breaks its rules: shown as ? or left out)"
-        )
+        echo(f"malformed    {', '.join(malformed)} (training metadata that breaks its rules: shown as ? or left out)")
 
 
 def _shown(value: object, fmt: Callable[[Any], str] = str) -> str:

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
 import click
 
+from rnngen.terminal_text import for_stream
+
 
 def flag(name: str) -> str:
     """The command-line spelling of a setting the core names: ``val_frac`` -> ``--val-frac``."""
     return "--" + name.replace("_", "-")
+
+
+def echo(message: str, *, err: bool = False) -> None:
+    """click.echo for text that may hold model output or checkpoint metadata: on a terminal its
+    control characters are shown (``^[``), never obeyed; files and pipes get it unchanged
+    (``color=True``: click would otherwise strip what looks like ANSI codes from piped output)."""
+    click.echo(for_stream(message, sys.stderr if err else sys.stdout), err=err, color=True)
 
 
 def apply_options(options: list) -> Callable:

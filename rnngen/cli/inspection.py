@@ -11,12 +11,14 @@ from pathlib import Path
 
 import click
 
+from rnngen.cli.common import echo
 from rnngen.errors import RnngenError
+from rnngen.terminal_text import json_escape_controls
 
 
 def _show(text: str) -> str:
-    """Text on one line: line breaks and tabs escaped."""
-    return json.dumps(text, ensure_ascii=False)[1:-1] or "''"
+    """Text on one line: line breaks, tabs and every other control character escaped."""
+    return json_escape_controls(json.dumps(text, ensure_ascii=False))[1:-1] or "''"
 
 
 def _token(token: str) -> str:
@@ -116,14 +118,14 @@ def inspect(
     model = loaded.build_model().eval()
     record = inspect_text(model, loaded.tokenizer, body, top_k=top_k, loss=loss, max_tokens=max_tokens)
     if record.unknown:
-        click.echo(
+        echo(
             f"note: {len(record.unknown)} word(s) are not in the vocabulary and read as <unk>: "
             f"{' '.join(record.unknown[:8])}",
             err=True,
         )
     if as_json:
         doc = {"checkpoint": str(ckpt), "level": loaded.tokenizer.level, **record.to_json()}
-        click.echo(json.dumps(doc, ensure_ascii=False, allow_nan=False))
+        click.echo(json_escape_controls(json.dumps(doc, ensure_ascii=False, allow_nan=False)))
         return
     _print_summary(ckpt, loaded, record)
 
@@ -140,7 +142,6 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
     from rnngen.tokenizers import display_pieces
 
     m = loaded.model_config
-    echo = click.echo
     T = record.num_tokens
     echo(f"checkpoint   {ckpt}: {m.label}, {loaded.tokenizer.level} level")
     window = f"{T} tokens" + (f" (the last {T} of {T + record.offset})" if record.offset else "")

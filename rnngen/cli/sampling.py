@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
+from rnngen.cli.common import echo
 from rnngen.errors import RnngenError
+from rnngen.terminal_text import is_terminal, visible_controls
 
 
 @click.command()
@@ -56,20 +58,22 @@ def sample(
     if prime:
         _, unknown = encode_prime(tokenizer, prime)
         if unknown:
-            click.echo(
+            echo(
                 f"note: {len(unknown)} word(s) of the prime are not in the vocabulary and read as <unk>: "
                 f"{' '.join(unknown[:8])}",
                 err=True,
             )
     out = sys.stdout
+    # A model can emit escape sequences (its corpus held them): a terminal is shown them, never obeys them.
+    shown = visible_controls if is_terminal(out) else str
     stream = generate(model, tokenizer, prime=prime, length=length, config=config, seed=seed, num=num)
     if num == 1:
         from rnngen.tokenizers import text_pieces  # word spacing; BPE bytes held until a character is whole
 
-        out.write(prime)
+        out.write(shown(prime))
         last_flush = time.perf_counter()
         for piece in text_pieces(tokenizer, (int(new[0]) for new in stream), after=prime):
-            out.write(piece)
+            out.write(shown(piece))
             now = time.perf_counter()
             if now - last_flush > 0.05:
                 out.flush()
@@ -86,5 +90,5 @@ def sample(
     for i, col in enumerate(columns):
         if i:
             out.write("\n" + "-" * 40 + "\n")
-        out.write(continue_text(tokenizer, prime, col) + "\n")
+        out.write(shown(continue_text(tokenizer, prime, col)) + "\n")
     out.flush()

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.filter import LineFilter
 from textual.widgets import Footer, Static
 
 from rnngen.compare import CellResult, fmt_ratio, run_comparison
 from rnngen.live import ProbeEvent
 from rnngen.training import DoneEvent, EvalEvent, StartEvent, StepEvent, Trainer
+from rnngen.tui.control_filter import DROP_CONTROLS
 from rnngen.tui.widgets.charts import fmt, line_chart, log_bars, smooth
 from rnngen.tui.widgets.panel import Panel
 
@@ -47,6 +50,9 @@ class CompareDashboard(App):
         self.state = dict.fromkeys(self.cells, "waiting")
         self.total = dict.fromkeys(self.cells)
         self.quitting = False
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        return [*super().get_line_filters(), DROP_CONTROLS]  # no control character reaches the terminal raw
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")

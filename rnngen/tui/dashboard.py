@@ -13,15 +13,19 @@ import collections
 import signal
 import sys
 import time
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.filter import LineFilter
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
 from rnngen.live import LiveSession
+from rnngen.terminal_text import visible_controls
+from rnngen.tui.control_filter import DROP_CONTROLS
 from rnngen.tui.dashboard_state import DashboardState, ErrorEvent
 from rnngen.tui.widgets.charts import (
     bucket,
@@ -75,6 +79,9 @@ class TrainingDashboard(App):
             session.callback = self.queue.append
 
     # -- layout
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        return [*super().get_line_filters(), DROP_CONTROLS]  # no control character reaches the terminal raw
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
@@ -308,7 +315,7 @@ class TrainingDashboard(App):
         if p is None:
             return head + Text(" · a sample appears at each evaluation", style="dim")
         head.append(f" · step {p.step} (drawn at temp {p.temperature:.1f})\n", style="dim")
-        lines = p.text.replace("\r", "").split("\n")
+        lines = visible_controls(p.text).split("\n")  # a model's escape sequences are shown, not obeyed
         body = "\n".join(line[:width] for line in lines)
         return head + Text(body)
 

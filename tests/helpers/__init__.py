@@ -4,4 +4,5 @@
     errors.py       checks that a failure is one clean line, and folder snapshots
     inspector.py    tiny seeded checkpoints and Pilot helpers for the inspect / TUI tests
     reliability.py  the real CLI in a forked child, optionally unprivileged
+    terminal.py     the real CLI on a pseudo-terminal (pty): its exact bytes, keys for full-screen apps
 """

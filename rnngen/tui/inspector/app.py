@@ -16,11 +16,13 @@ rnngen.probes; this package only draws them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.filter import LineFilter
 from textual.widgets import ContentSwitcher, Footer, Input
 from textual.worker import get_current_worker
 
@@ -30,6 +32,7 @@ from rnngen.probes import StepDetail, inspect_ids, inspect_text, sample_with_det
 from rnngen.sampling import SamplingConfig
 from rnngen.tokenizers import display_pieces
 from rnngen.tui.checkpoints import Opened, open_checkpoint, open_loaded
+from rnngen.tui.control_filter import DROP_CONTROLS
 from rnngen.tui.inspector import messages as msg
 from rnngen.tui.inspector.equation_view import EquationView
 from rnngen.tui.inspector.state import InspectorState
@@ -96,6 +99,9 @@ class InspectApp(App[int]):
         return self.state.busy
 
     # -- layout
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        return [*super().get_line_filters(), DROP_CONTROLS]  # no control character reaches the terminal raw
 
     def compose(self) -> ComposeResult:
         yield ViewBar(id="viewbar")

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from rnngen.terminal_text import visible_controls
 from rnngen.tui.checkpoints import Listed, find_checkpoints
 
 
@@ -56,13 +57,16 @@ class CheckpointPicker(ModalScreen[Path | None]):
 
     def _label(self, item: Listed) -> str:
         try:
-            return str(item.path.relative_to(self.folder))
+            label = str(item.path.relative_to(self.folder))
         except ValueError:
-            return str(item.path)
+            label = str(item.path)
+        return visible_controls(label)  # a file name in a shared folder may hold escape sequences
 
     def _row(self, item: Listed, width: int) -> Text:
         return Text.assemble(
-            (f"{self._label(item):<{width}}  ", "bold"), (f"{item.summary}", ""), (f"  {_size(item.size_bytes)}", "dim")
+            (f"{self._label(item):<{width}}  ", "bold"),
+            (visible_controls(item.summary), ""),
+            (f"  {_size(item.size_bytes)}", "dim"),
         )
 
     def on_mount(self) -> None:

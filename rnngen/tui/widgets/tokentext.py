@@ -15,6 +15,8 @@ from textual.events import Click
 from textual.message import Message
 from textual.widget import Widget
 
+from rnngen.terminal_text import visible_controls
+
 CURSOR_STYLE = Style(reverse=True, bold=True, underline=True)
 
 
@@ -27,10 +29,10 @@ class Placed:
 
 
 def visible_piece(piece: str) -> tuple[str, bool]:
-    """What to draw for a piece, and whether it ends the line."""
+    """What to draw for a piece, and whether it ends the line (control characters read ``^[``)."""
     if piece.endswith("\n"):
-        return piece[:-1].replace("\n", "↵").replace("\t", "→") + "↵", True
-    return piece.replace("\t", "→") or "∅", False
+        return visible_controls(piece[:-1].replace("\n", "↵").replace("\t", "→")) + "↵", True
+    return visible_controls(piece.replace("\t", "→")) or "∅", False
 
 
 def layout_tokens(pieces: list[str], width: int) -> tuple[list[Placed], int]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
+from rnngen.terminal_text import visible_controls
+
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
@@ -19,10 +21,10 @@ class Candidate:
 
 
 def show_token(token: str) -> str:
-    """A token made visible: line breaks, tabs and spaces get a glyph."""
+    """A token made visible: line breaks, tabs and spaces get a glyph, other controls read ``^[``."""
     if token == "":
         return "∅"
-    return token.replace("\n", "↵").replace("\t", "→").replace(" ", "␣")
+    return visible_controls(token.replace("\n", "↵").replace("\t", "→").replace(" ", "␣"))
 
 
 def bar(fraction: float, width: int) -> str:
