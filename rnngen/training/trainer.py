@@ -153,6 +153,8 @@ class Trainer:
         self.lr_scale = 1.0  # lowered by --on-nan skip
         if resumed is not None:
             self._restore(resumed)
+            # Checked once the checkpoint is known to be whole: a broken one is reported as such.
+            check_out_path(self.out, resuming_from=resume)
         self.best_path = best_path_for(self.out)
         self.total_steps = self._total_steps()
         self.chars_per_token = self.train_split.chars / max(self.train_split.tokens, 1)
@@ -164,7 +166,7 @@ class Trainer:
         return True
 
     def _claim_out(self, out: Path | None, corpus: Corpus, config: TrainConfig) -> tuple[Path, CheckpointLock]:
-        """The checkpoint path, locked for this run (see rnngen/checkpoint_lock.py) and checked."""
+        """The checkpoint path, locked for this run (see rnngen/checkpoint_lock.py)."""
         resume = self.resume_path
         if out is None and resume is not None and not resume.exists():
             load_checkpoint(resume)  # its usual "does not exist" error, before any folder is made
@@ -176,11 +178,12 @@ class Trainer:
             path, lock = claim_default_out(corpus.name, config.level, config.cell)
         else:
             path, lock = target, lock_checkpoint(target)
-        try:
-            check_out_path(path, resuming_from=resume)
-        except BaseException:
-            lock.release()
-            raise
+        if resume is None:  # a fresh run: refuse a taken path before encoding anything
+            try:
+                check_out_path(path, resuming_from=None)
+            except BaseException:
+                lock.release()
+                raise
         return path, lock
 
     def _plan(self, config: TrainConfig) -> TrainConfig:
