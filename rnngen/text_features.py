@@ -54,7 +54,7 @@ DESCRIPTIONS = {
     "indent": (NUMERIC, "indentation of the current line"),
     "word_start": (BINARY, "starts a word"),
     "in_number": (BINARY, "inside a number"),
-    "upper": (BINARY, "upper-case letter"),
+    "upper": (BINARY, "starts with an upper-case letter"),
     "after_sentence_end": (BINARY, "after a sentence end"),
 }
 BUILTIN_FEATURES = tuple(DESCRIPTIONS)
@@ -66,7 +66,7 @@ TAB_WIDTH = 4
 _OPEN = {"(": 0, "[": 1, "{": 2}
 _CLOSE = {")": 0, "]": 1, "}": 2}
 _NUMBER = re.compile(r"\d+(?:[.,_]\d+)*")
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:['’]\w+)*")  # 3.14 and don't are one word each
 _SENTENCE_END = re.compile(r"[.!?][\"'’”)\]]*(\s+)(\S)?")
 
 

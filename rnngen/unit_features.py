@@ -52,6 +52,7 @@ MIN_STD = 1e-3  # below this a unit is constant
 ACTIVE = 0.05  # |value| below this: not active
 SATURATED = 0.99  # |h| (or |tanh c|) above this: saturated
 MOSTLY = 0.99  # "never active" / "saturated": on at least this share of tokens
+PROBE_ITERATIONS = 25
 JSON_DECIMALS = 4
 
 
@@ -396,7 +397,7 @@ def _probe(x: np.ndarray, y: np.ndarray, split: int) -> float | None:
     z = (xt - mu) / sd
     w = b = 0.0
     ridge = 1.0  # keeps w and b finite when the training part has one class only
-    for _ in range(50):
+    for _ in range(PROBE_ITERATIONS):
         p = 1.0 / (1.0 + np.exp(-(w * z + b)))
         g = p - yt
         v = p * (1.0 - p)
@@ -404,7 +405,7 @@ def _probe(x: np.ndarray, y: np.ndarray, split: int) -> float | None:
         hess = np.array([[v @ (z * z) + ridge, v @ z], [v @ z, v.sum() + ridge]])
         step = np.linalg.solve(hess, grad)
         w, b = w - step[0], b - step[1]
-        if np.abs(step).max() < 1e-6:
+        if np.abs(step).max() < 1e-4:  # Newton's method: a few steps reach this
             break
     zv = (x[split:] - mu) / sd
     guess = (w * zv + b) > 0

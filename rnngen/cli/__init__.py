@@ -5,6 +5,7 @@
     checkpoints.py  eval, info
     corpora.py      corpus list | get
     inspection.py   inspect, tui
+    unit_ranking.py units
     comparison.py   compare
     plot_export.py  plot, export
 
@@ -17,7 +18,7 @@ import sys
 
 import click
 
-from rnngen.cli import checkpoints, comparison, corpora, inspection, plot_export, sampling, training
+from rnngen.cli import checkpoints, comparison, corpora, inspection, plot_export, sampling, training, unit_ranking
 from rnngen.cli.common import echo, flag
 from rnngen.errors import RnngenError
 
@@ -64,6 +65,7 @@ for _command in (
     corpora.corpus,
     inspection.inspect,
     inspection.tui,
+    unit_ranking.units,
     comparison.compare,
     plot_export.plot,
     plot_export.export,
