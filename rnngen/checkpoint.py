@@ -297,8 +297,14 @@ def _load_from(path: Path, handle, with_training_state: bool) -> Checkpoint:
             f"{path} was written by a newer rnngen (format {version}; this one reads up to "
             f"{FORMAT_VERSION}): upgrade rnngen"
         )
-    config = ModelConfig.from_json(_json_field(path, metadata, "rnngen.model"))
-    tokenizer = tokenizer_from_json(_json_field(path, metadata, "rnngen.tokenizer"))
+    try:
+        config = ModelConfig.from_json(_json_field(path, metadata, "rnngen.model"))
+        tokenizer = tokenizer_from_json(_json_field(path, metadata, "rnngen.tokenizer"))
+    except RnngenError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        # The file's own values, named as the metadata spells them (not as options).
+        raise RnngenError(f"{path}: {exc}") from None
     train = _json_field(path, metadata, "rnngen.train")
     if not isinstance(train, dict):
         raise RnngenError(f"{path}: rnngen.train metadata is malformed")

@@ -3,8 +3,10 @@
 Python's ``json`` module raises RecursionError on deep nesting and ValueError on an
 integer longer than its string-conversion limit (4,300 digits), and a document nested
 just under the recursion limit breaks whatever walks it next (``json.dumps`` included).
-Checkpoint metadata is never nested more than a few levels and holds no integer beyond
-64 bits, so anything past these bounds is refused with a reason that fits in a line.
+Checkpoint metadata is never nested more than a few levels, so deeper is refused with a
+reason that fits in a line. No count rnngen writes needs more than 20 digits: a longer
+integer is read as a float (inf when huge), which every whole-number check then refuses
+on its own terms, so one absurd field does not hide the rest of a document.
 """
 
 from __future__ import annotations
@@ -19,19 +21,15 @@ class JSONRefused(ValueError):
     """The text is not JSON within the bounds; ``str()`` completes "the document ..."."""
 
 
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise JSONRefused(f"holds an integer of more than {MAX_INT_DIGITS} digits")
-    return int(text)
+def _bounded_int(text: str) -> int | float:
+    return int(text) if len(text.lstrip("-")) <= MAX_INT_DIGITS else float(text)
 
 
 def loads(text: str | bytes) -> object:
-    """Parse ``text``; JSONRefused when it is not JSON, too deep, or holds a huge integer."""
+    """Parse ``text``; JSONRefused when it is not JSON or nested too deeply."""
     try:
         # Strict UTF-8 (json.loads would also guess UTF-16 and UTF-32 from bytes).
         value = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text, parse_int=_bounded_int)
-    except JSONRefused:
-        raise
     except RecursionError:
         raise JSONRefused(f"is nested deeper than {MAX_DEPTH} levels") from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors

@@ -3,7 +3,10 @@
 Mutations start from a real (tiny) resumable checkpoint: bit flips, truncations, random
 bytes written over it, inserted and deleted bytes, and edits of the safetensors header
 (tensor entries and rnngen's JSON metadata replaced by random JSON), with the checksum
-kept, removed or recomputed so the fuzzer also reaches the validators behind it.
+kept, removed or recomputed so the fuzzer also reaches the validators behind it; and a
+forger's metadata (tests/helpers/hostile.py): deep nesting, huge integers, hostile BPE
+tokenizer documents, ill-typed training metadata. ``rnngen info`` and ``train --resume``
+get the same forgeries in tests/reliability/test_fuzz_cli_checkpoint.py.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.hostile import apply, hf_mutations, json_values, metadata_mutations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rnngen.bpe import BPETokenizer
 from rnngen.checkpoint import CHECKSUM_KEY, Checkpoint, content_digest, load_checkpoint, save_checkpoint
 from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
@@ -39,7 +44,7 @@ _WORK = Path(tempfile.mkdtemp(prefix="rnngen-fuzz-"))
 
 def _make(cell: str, level: str) -> bytes:
     text = "to be or not to be, that is the question"
-    tok = CharTokenizer.fit(text) if level == "char" else WordTokenizer.fit(text)
+    tok = {"char": CharTokenizer.fit, "word": WordTokenizer.fit, "bpe": lambda t: BPETokenizer.fit(t, 300)}[level](text)
     config = ModelConfig(cell=cell, vocab_size=tok.vocab_size, embed=4, hidden=4, layers=2, dropout=0.1)
     torch.manual_seed(0)
     model = RNNLanguageModel(config)
@@ -55,7 +60,7 @@ def _make(cell: str, level: str) -> bytes:
     return path.read_bytes()
 
 
-SEEDS = {key: _make(*key) for key in [("lstm", "char"), ("gru", "word"), ("rnn", "char")]}
+SEEDS = {key: _make(*key) for key in [("lstm", "char"), ("gru", "word"), ("rnn", "char"), ("gru", "bpe")]}
 ORIGINAL = {key: load_checkpoint(_WORK / f"seed-{key[0]}-{key[1]}.safetensors") for key in SEEDS}
 seeds = st.sampled_from(sorted(SEEDS))
 
@@ -120,11 +125,6 @@ def test_byte_splices(key, pos, junk, how):
 
 # ---- header-level mutations: well-formed safetensors, hostile contents ----------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
-    max_leaves=12,
-)
 FIELDS = {
     "rnngen.model": ["cell", "vocab_size", "embed", "hidden", "layers", "dropout", "tie"],
     "rnngen.tokenizer": ["level", "vocab"],
@@ -226,3 +226,39 @@ def test_header_length_far_beyond_the_file_is_refused_before_reading():
     data = SEEDS[("gru", "word")]
     assert _load(struct.pack("<Q", 2**60) + data[8:]) is None
     assert _load(struct.pack("<Q", 60 * 1024 * 1024) + data[8:]) is None
+
+
+# ---- a forger's metadata: deep nesting, huge integers, hostile tokenizers, ill-typed training ----
+
+TEXTS = ["hi", "to be or not to be", "unseen: \U0001d11e \u2713 \x00\n\n  x", ""]
+
+
+def _behaves(ckpt) -> None:
+    """What a checkpoint that loads must still do: encode every text to at most one id per
+    byte, decode it back exactly, and keep its ids inside the vocabulary."""
+    tok = ckpt.tokenizer
+    for text in TEXTS:
+        if tok.level == "char" and set(text) - set(tok.vocab):
+            continue
+        ids = tok.encode(text)
+        assert ids.size <= len(text.encode("utf-8"))
+        assert all(0 <= int(i) < tok.vocab_size for i in ids)
+        if tok.level != "word":
+            assert tok.decode(ids) == text
+
+
+@FUZZ(250)
+@given(seeds, metadata_mutations)
+def test_forged_metadata(key, mutation):
+    loaded = _load(apply(SEEDS[key], mutation))
+    if loaded is not None:
+        _behaves(loaded)
+
+
+@FUZZ(200)
+@given(hf_mutations())
+def test_forged_bpe_tokenizer(mutation):
+    loaded = _load(apply(SEEDS[("gru", "bpe")], mutation))
+    if loaded is not None:
+        _behaves(loaded)
+        assert loaded.tokenizer.vocab == ORIGINAL[("gru", "bpe")].tokenizer.vocab
