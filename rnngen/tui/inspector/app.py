@@ -1,10 +1,11 @@
-"""``rnngen tui``: sample from a model and look inside it, in four views.
+"""``rnngen tui``: sample from a model and look inside it, in six views.
 
 1 Sample    generate; tokens coloured by probability; top-k candidates at the cursor
 2 Hidden    units x time heatmap of h (or c); the text coloured by one unit
 3 Gates     gate activations over time; saturation of every unit
 4 Gradient  ||dL/dh_t|| through time per layer, log scale; a second checkpoint beside it
 5 Equations the cell's equations for one unit and token, with the numbers filled in
+6 Units     which units track which feature of the text; the text coloured by one
 
 All model work (loading, sampling, inspecting) runs in thread workers that post
 messages back, so the interface never waits on torch. What is open and selected lives
@@ -28,7 +29,7 @@ from textual.worker import get_current_worker
 
 from rnngen.checkpoint import Checkpoint
 from rnngen.errors import RnngenError
-from rnngen.probes import StepDetail, inspect_ids, inspect_text, sample_with_details
+from rnngen.probes import InspectionRecord, StepDetail, inspect_ids, inspect_text, sample_with_details
 from rnngen.sampling import SamplingConfig
 from rnngen.tokenizers import display_pieces
 from rnngen.tui.checkpoints import Opened, open_checkpoint, open_loaded
@@ -36,10 +37,12 @@ from rnngen.tui.control_filter import DROP_CONTROLS
 from rnngen.tui.inspector import messages as msg
 from rnngen.tui.inspector.equation_view import EquationView
 from rnngen.tui.inspector.state import InspectorState
+from rnngen.tui.inspector.units_view import UnitsView
 from rnngen.tui.inspector.viewbar import ViewBar
 from rnngen.tui.inspector.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
 from rnngen.tui.screens.help import HelpScreen
 from rnngen.tui.screens.picker import CheckpointPicker
+from rnngen.unit_features import rank_record
 
 INSPECT_WINDOW = 1000  # tokens: the views show the last ones of longer texts
 TOP_K = 8
@@ -61,11 +64,12 @@ class InspectApp(App[int]):
     TITLE = "rnngen tui"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
-        Binding("1", "show_view('sample')", "views", key_display="1-5"),
+        Binding("1", "show_view('sample')", "views", key_display="1-6"),
         Binding("2", "show_view('hidden')", "hidden", show=False),
         Binding("3", "show_view('gates')", "gates", show=False),
         Binding("4", "show_view('gradient')", "gradient", show=False),
         Binding("5", "show_view('equations')", "equations", show=False),
+        Binding("6", "show_view('units')", "units", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+o", "open_main", "open", show=False),
@@ -111,6 +115,7 @@ class InspectApp(App[int]):
             yield GatesView(self.state, id="gates")
             yield GradientView(self.state, id="gradient")
             yield EquationView(self.state, id="equations")
+            yield UnitsView(self.state, id="units")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -139,6 +144,7 @@ class InspectApp(App[int]):
 
     def action_show_view(self, name: str) -> None:
         self.state.view = name
+        self.start_ranking()
         self.query_one(ContentSwitcher).current = name
         bar = self.query_one(ViewBar)
         bar.active = name
@@ -158,10 +164,13 @@ class InspectApp(App[int]):
 
     def refresh_views(self) -> None:
         """Redraw the status and the visible view (the others redraw when shown)."""
+        self.bar_status()
+        self.current_view().refresh_from(self.state)
+
+    def bar_status(self) -> None:
         bar = self.query_one(ViewBar)
         bar.status = self.state.status_text()
         bar.refresh()
-        self.current_view().refresh_from(self.state)
 
     # -- opening checkpoints
 
@@ -361,6 +370,45 @@ class InspectApp(App[int]):
         s.record_pieces = display_pieces(s.opened.tokenizer, s.record.token_ids)
         s.compare_record, s.compare_error = message.compare, message.compare_error
         s.clamp_selection()
+        self.start_ranking()
+        self.refresh_views()
+
+    # -- ranking units (view 6), once per inspected text, when the view is shown
+
+    def start_ranking(self) -> None:
+        s = self.state
+        if s.view != "units" or s.record is None or s.opened is None or s.ranking or s.units_record is s.record:
+            return
+        s.ranking = True
+        self.bar_status()
+        self.rank_units_worker(s.record, s.opened)
+
+    @work(thread=True, exclusive=True, group="units")
+    def rank_units_worker(self, record: InspectionRecord, opened: Opened) -> None:
+        try:
+            report = rank_record(record, opened.tokenizer)
+        except RnngenError as exc:
+            self.post_message(msg.UnitsRanked(record, None, str(exc)))
+            return
+        self.post_message(msg.UnitsRanked(record, report, None))
+
+    def on_units_ranked(self, message: msg.UnitsRanked) -> None:
+        s = self.state
+        s.ranking = False
+        if message.record is s.record:
+            if message.report is not None:
+                s.set_units(message.report)
+            else:
+                s.units, s.units_record, s.units_error = None, message.record, message.error or "could not rank"
+        self.start_ranking()  # the text changed meanwhile: rank the new one
+        self.refresh_views()
+
+    def on_choose_feature(self, message: msg.ChooseFeature) -> None:
+        self.state.choose_feature(message.delta, to=message.to)
+        self.refresh_views()
+
+    def on_choose_rank(self, message: msg.ChooseRank) -> None:
+        self.state.choose_rank(message.delta, to=message.to)
         self.refresh_views()
 
     def on_toggle_loss(self, message: msg.ToggleLoss) -> None:

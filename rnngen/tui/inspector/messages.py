@@ -10,6 +10,7 @@ from textual.message import Message
 
 from rnngen.probes import InspectionRecord, StepDetail
 from rnngen.tui.checkpoints import Opened
+from rnngen.unit_features import UnitsReport
 
 # ---- from the workers ----------------------------------------------------------------------
 
@@ -32,6 +33,14 @@ class Inspected(Message):
     ) -> None:
         super().__init__()
         self.gen_id, self.record, self.compare, self.compare_error = gen_id, record, compare, compare_error
+
+
+class UnitsRanked(Message):
+    """The units of ``record`` ranked against the features of its text (or why not)."""
+
+    def __init__(self, record: InspectionRecord, report: UnitsReport | None, error: str | None) -> None:
+        super().__init__()
+        self.record, self.report, self.error = record, report, error
 
 
 class Loaded(Message):
@@ -77,6 +86,22 @@ class ChangeLayer(Message):
     def __init__(self, delta: int) -> None:
         super().__init__()
         self.delta = delta
+
+
+class ChooseFeature(Message):
+    """Units view: show the feature ``delta`` rows down (negative: up), or feature ``to``."""
+
+    def __init__(self, delta: int = 0, *, to: int | None = None) -> None:
+        super().__init__()
+        self.delta, self.to = delta, to
+
+
+class ChooseRank(Message):
+    """Units view: select the ranked unit ``delta`` rows down (negative: up), or row ``to``."""
+
+    def __init__(self, delta: int = 0, *, to: int | None = None) -> None:
+        super().__init__()
+        self.delta, self.to = delta, to
 
 
 class Generate(Message):

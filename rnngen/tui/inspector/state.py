@@ -13,6 +13,7 @@ from rnngen.model import GATE_NAMES
 from rnngen.probe_stats import SIGMOID_GATES, most_active_units
 from rnngen.probes import InspectionRecord, StepDetail
 from rnngen.tui.checkpoints import Opened
+from rnngen.unit_features import FeatureRanking, UnitScore, UnitsReport
 
 
 @dataclass
@@ -26,6 +27,12 @@ class InspectorState:
     record_pieces: list[str] = field(default_factory=list)
     compare_record: InspectionRecord | None = None
     compare_error: str | None = None
+    # The units view: which units track which feature of the record's text.
+    units: UnitsReport | None = None
+    units_record: InspectionRecord | None = None  # the record ``units`` ranks
+    units_error: str = ""
+    feature: int = 0  # index into units.features
+    rank: int = 0  # index into that feature's ranked units
     # Where the user is looking.
     view: str = "sample"
     cursor: int = 0
@@ -39,13 +46,14 @@ class InspectorState:
     gen_id: int = 0
     generating: bool = False
     inspecting: bool = False
+    ranking: bool = False
     loading: bool = False
     error: str = ""
 
     @property
     def busy(self) -> bool:
-        """True while a worker is loading, generating or inspecting."""
-        return self.loading or self.generating or self.inspecting
+        """True while a worker is loading, generating, inspecting or ranking units."""
+        return self.loading or self.generating or self.inspecting or self.ranking
 
     # -- what to say
 
@@ -61,6 +69,8 @@ class InspectorState:
             parts.append("generating…")
         elif self.inspecting:
             parts.append("inspecting…")
+        elif self.ranking:
+            parts.append("ranking units…")
         elif self.error:
             parts.append("error")
         return " · ".join(parts)
@@ -84,6 +94,7 @@ class InspectorState:
         self.gen_id += 1
         self.doc, self.pieces = [], []
         self.record, self.record_pieces = None, []
+        self.units, self.units_record, self.units_error = None, None, ""
         self.cursor, self.layer, self.unit, self.state_kind = 0, 0, 0, "h"
         self.gate = (SIGMOID_GATES[opened.cell] or ("",))[0]
         self.error = ""
@@ -125,6 +136,52 @@ class InspectorState:
         ranking = [u for u, _ in most_active_units(self.state_values(), self.record.hidden_size)]
         i = ranking.index(self.unit) if self.unit in ranking else -1
         self.unit = ranking[(i + 1) % len(ranking)]
+
+    # -- the units view
+
+    def units_ready(self) -> bool:
+        """True when ``units`` ranks the current record (not an earlier one)."""
+        return self.units is not None and self.record is not None and self.units_record is self.record
+
+    def set_units(self, report: UnitsReport) -> None:
+        """A new ranking: show the first feature some unit tracks, and select its best unit."""
+        self.units, self.units_record, self.units_error = report, self.record, ""
+        self.feature = next((i for i, f in enumerate(report.features) if f.units), 0)
+        self.rank = 0
+        self._select_ranked()
+
+    def feature_ranking(self) -> FeatureRanking | None:
+        if self.units is None or not self.units.features:
+            return None
+        return self.units.features[max(0, min(len(self.units.features) - 1, self.feature))]
+
+    def ranked_unit(self) -> UnitScore | None:
+        ranking = self.feature_ranking()
+        if ranking is None or not ranking.units:
+            return None
+        return ranking.units[max(0, min(len(ranking.units) - 1, self.rank))]
+
+    def choose_feature(self, delta: int = 0, *, to: int | None = None) -> None:
+        if self.units is None or not self.units.features:
+            return
+        count = len(self.units.features)
+        self.feature = (to if to is not None else self.feature + delta) % count
+        self.rank = 0
+        self._select_ranked()
+
+    def choose_rank(self, delta: int = 0, *, to: int | None = None) -> None:
+        ranking = self.feature_ranking()
+        if ranking is None or not ranking.units:
+            return
+        self.rank = max(0, min(len(ranking.units) - 1, to if to is not None else self.rank + delta))
+        self._select_ranked()
+
+    def _select_ranked(self) -> None:
+        """The chosen ranked unit becomes the selection every view shows."""
+        score = self.ranked_unit()
+        if score is not None:
+            self.layer, self.unit, self.state_kind = score.layer, score.unit, score.state
+            self.clamp_selection()
 
     # -- what the views draw
 

@@ -15,7 +15,18 @@ VIEWS = [
     ("gates", "Gates"),
     ("gradient", "Gradient"),
     ("equations", "Equations"),
+    ("units", "Units"),
 ]
+
+
+def fit_status(status: str, room: int) -> str:
+    """``status`` in ``room`` cells, its first parts dropped first: the end says what is
+    under way and how many tokens there are, the start names the checkpoint."""
+    parts = status.split(" · ")
+    while len(status) > room and len(parts) > 1:
+        parts = parts[1:]
+        status = "… · " + " · ".join(parts)
+    return status if len(status) <= room else "…" + status[len(status) - room + 1 :]
 
 
 class ViewBar(Widget):
@@ -41,8 +52,7 @@ class ViewBar(Widget):
         status = self.status
         room = width - len(out) - 1
         if room > 3:
-            if len(status) > room:
-                status = status[: room - 1] + "…"
+            status = fit_status(status, room)
             out.append(" " * (room - len(status) + 1))
             out.append(status, style="dim")
         return out

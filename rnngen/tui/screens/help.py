@@ -18,6 +18,7 @@ HELP = [
             ("3", "Gates: gate activations and saturation per unit"),
             ("4", "Gradient: ||dL/dh_t|| back through time, log scale"),
             ("5", "Equations: the cell's equations with live numbers"),
+            ("6", "Units: which units track which feature of the text"),
             ("? / q", "this help / quit"),
             ("ctrl+o", "open another checkpoint"),
         ],
@@ -50,6 +51,13 @@ HELP = [
         ],
     ),
     (
+        "Units",
+        [
+            ("↑ ↓", "the feature's next / previous ranked unit"),
+            ("f / F", "next / previous feature (or pgdn / pgup, or a click)"),
+        ],
+    ),
+    (
         "Gradient",
         [
             ("m", "loss at the last token, or the mean loss"),
@@ -75,6 +83,12 @@ What to look for
   Equations Where a gate's value comes from: the input's part W x_t + b and
             the previous state's part W h_{t-1}, added, then squashed. A forget
             gate near 1 with c_t close to c_{t-1}: the unit is remembering.
+  Units     For each feature of the text (position in the line, quotes,
+            brackets...) the units whose value follows it best, by |r|; yes/no
+            features also get a one-unit probe's accuracy beside the base rate
+            (always guessing the commoner answer). A probe no better than the
+            base rate found nothing. An untrained model's best |r| is the bar
+            a learned unit has to clear.
 """
 
 

@@ -7,6 +7,8 @@
 - ``TokenText``: text coloured token by token, with a cursor
 - ``TimeAxis``: which tokens each column shows (shrinks long texts, stretches short ones)
 - ``render_equations`` (equations.py): the cell's equations with one unit's numbers
+- ``RowList`` (rowlist.py): rows of text, one highlighted, clicks give the row
+- ``FeatureStrip`` (featurestrip.py): a unit's value against a feature of the text, token by token
 - ``colors``: the colour maps they share
 - ``Panel`` (panel.py) and ``charts``: the dashboards' bordered panels and their text renderers
   (line chart, log bars, hidden-state heatmap, sparkline, number formats)
