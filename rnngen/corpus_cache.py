@@ -129,7 +129,8 @@ def _verified_array(key: str, part: str, entry: dict, vocab_size: int) -> np.nda
     sha256 = entry["sha256"]
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise _Damaged(f"its {part} checksum is malformed")
-    ids = np.load(_array_path(key, part, sha256), mmap_mode="r", allow_pickle=False)
+    path = _array_path(key, part, sha256)
+    ids = np.load(path, mmap_mode="r", allow_pickle=False)
     if ids.ndim != 1 or ids.dtype.kind != "u" or ids.dtype.str != entry["dtype"] or list(ids.shape) != entry["shape"]:
         raise _Damaged(f"its {part} array has the wrong shape or type")
     actual_sha256, max_id = _digest(ids)
