@@ -7,13 +7,14 @@ results back to the UI.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnngen.checkpoint import Checkpoint, load_checkpoint, read_header
 from rnngen.errors import RnngenError
 from rnngen.model import RNNLanguageModel
+from rnngen.safe_json import JSONRefused
+from rnngen.safe_json import loads as bounded_json
 from rnngen.sampling import StepModel
 from rnngen.tokenizers import Tokenizer
 from rnngen.units import model_label
@@ -62,17 +63,19 @@ def describe_header(path: Path) -> str:
     _, metadata = read_header(path)
     if "rnngen.format" not in metadata:
         raise RnngenError(f"{path} is not an rnngen checkpoint")
-    try:
-        model = json.loads(metadata.get("rnngen.model", "{}"))
-        tok = json.loads(metadata.get("rnngen.tokenizer", "{}"))
-        train = json.loads(metadata.get("rnngen.train", "{}"))
-    except json.JSONDecodeError:
+    try:  # bounded: the folder may hold a stranger's file (deep nesting, huge integers)
+        model = bounded_json(metadata.get("rnngen.model", "{}"))
+        tok = bounded_json(metadata.get("rnngen.tokenizer", "{}"))
+        train = bounded_json(metadata.get("rnngen.train", "{}"))
+    except JSONRefused:
         raise RnngenError(f"{path} has malformed metadata") from None
+    if not isinstance(model, dict) or not isinstance(tok, dict):
+        raise RnngenError(f"{path} has malformed metadata")
     text = (
         f"{model_label(model.get('cell', '?'), model.get('layers', '?'), model.get('hidden', '?'))} "
         f"{tok.get('level', '?')}"
     )
-    if isinstance(train, dict) and train.get("step") is not None:
+    if isinstance(train, dict) and isinstance(train.get("step"), int):
         text += f", step {train['step']}"
     return text
 

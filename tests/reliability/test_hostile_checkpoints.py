@@ -290,3 +290,23 @@ def test_eval_of_the_validation_split_with_a_malformed_val_frac_is_one_line(tmp_
     path = write(tmp_path / "odd.safetensors", edit_document(data, "rnngen.train", lambda d: d.update(config=config)))
     assert_clean_failure(run_cli("eval", path, corpus, "--split", "val", ok=False), "val_frac")
     run_cli("eval", path, corpus)  # the whole text needs no split
+
+
+# ---- the TUI's checkpoint list reads headers only: a forged one is skipped, not a crash ---------
+
+FORGED_HEADERS = {
+    "deep_train": lambda data: edit_metadata(data, _metadata("rnngen.train", DEEP)),
+    "huge_step": lambda data: edit_metadata(data, _in_train(HUGE)),
+    "model_a_list": lambda data: edit_metadata(data, _metadata("rnngen.model", "[1, 2]")),
+    "tokenizer_a_string": lambda data: edit_metadata(data, _metadata("rnngen.tokenizer", '"char"')),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGED_HEADERS))
+def test_the_tui_checkpoint_list_survives_a_forged_header(tmp_path, char_bytes, case):
+    from rnngen.tui.checkpoints import find_checkpoints
+
+    write(tmp_path / "good.safetensors", char_bytes)
+    write(tmp_path / "forged.safetensors", FORGED_HEADERS[case](char_bytes))
+    listed = {item.path.name: item.summary for item in find_checkpoints(tmp_path)}
+    assert listed["good.safetensors"].startswith("LSTM 1x4 char")
