@@ -11,7 +11,6 @@ only fails where loading does: ill-typed training metadata is shown, not refused
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,7 +21,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 SCALE = float(os.environ.get("RNNGEN_FUZZ_SCALE", "1"))
-_WORK = Path(tempfile.mkdtemp(prefix="rnngen-cli-fuzz-"))  # one folder for every example
 
 
 def FUZZ(n: int) -> settings:
@@ -38,6 +36,7 @@ def FUZZ(n: int) -> settings:
 class Work(NamedTuple):
     corpus: Path
     seeds: dict[str, bytes]
+    forged: Path  # where each example writes its checkpoint
 
     def __repr__(self) -> str:  # hypothesis shows each example's arguments: not 400 kB of bytes
         return f"Work({self.corpus.name}, seeds={sorted(self.seeds)})"
@@ -55,7 +54,7 @@ def work(tmp_path_factory) -> Work:
         vocab = ["--vocab-size", "300"] if level == "bpe" else []
         run_cli("train", corpus, "--level", level, *vocab, "--steps", "4", "--eval-every", "2", "--out", out, *TINY)
         seeds[level] = out.read_bytes()
-    return Work(corpus, seeds)
+    return Work(corpus, seeds, folder / "forged.safetensors")
 
 
 levels = st.sampled_from(["bpe", "char"])
@@ -76,7 +75,7 @@ def _one_line_or_success(result, *, codes: tuple[int, ...] = (0, 1)) -> None:
 @FUZZ(200)
 @given(levels, metadata_mutations, st.booleans())
 def test_info_on_forged_checkpoints(work, level, mutation, as_json):
-    path = _WORK / "forged.safetensors"
+    path = work.forged
     path.write_bytes(apply(work.seeds[level], mutation))
     result = run_cli("info", path, *(["--json"] if as_json else []), ok=False)
     _one_line_or_success(result)
@@ -87,7 +86,7 @@ def test_info_on_forged_checkpoints(work, level, mutation, as_json):
 @FUZZ(80)
 @given(levels, metadata_mutations | train_mutations())
 def test_resume_from_forged_checkpoints(work, level, mutation):
-    path = _WORK / "forged.safetensors"
+    path = work.forged
     path.write_bytes(apply(work.seeds[level], mutation))
     result = run_cli("train", work.corpus, "--resume", path, "--steps", "5", "--threads", "1", ok=False)
     _one_line_or_success(result, codes=(0, 1, 3))  # 3: training diverged, which forged settings may cause
