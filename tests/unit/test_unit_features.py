@@ -227,7 +227,7 @@ def test_a_hand_set_lstm_unit_that_counts_brackets_ranks_first():
     assert {"layer": 0, "state": "h", "unit": 1, "reason": "constant", "share": 0.0} in doc["inactive"]
 
 
-def test_a_hand_set_rnn_unit_with_recurrent_weight_one_tracks_depth():
+def test_a_hand_set_rnn_unit_that_counts_brackets_down_ranks_first():
     text = nested_text(2000, seed=1)
     tok = CharTokenizer.fit(text)
     V = tok.vocab_size
@@ -237,13 +237,13 @@ def test_a_hand_set_rnn_unit_with_recurrent_weight_one_tracks_depth():
         model.embedding.weight.copy_(torch.eye(V))
         for p in model.rnn.parameters():
             p.zero_()
-        model.rnn.weight_hh_l0[0, 0] = 1.0  # h_t = tanh(h_{t-1} +- 0.1): small steps, tanh nearly linear
-        model.rnn.weight_ih_l0[0, tok.index["("]] = 0.1
-        model.rnn.weight_ih_l0[0, tok.index[")"]] = -0.1
+        model.rnn.weight_hh_l0[0, 0] = 1.0  # h_t = tanh(h_{t-1} -+ 0.1): small steps, tanh nearly linear
+        model.rnn.weight_ih_l0[0, tok.index["("]] = -0.1  # counting down: r is negative, |r| ranks it
+        model.rnn.weight_ih_l0[0, tok.index[")"]] = 0.1
         model.rnn.weight_ih_l0[2] = torch.randn(V) * 0.3  # unit 2: noise; unit 1: dead
     report = rank_units(model, tok, text)
     best = report.feature("bracket_depth").units[0]
-    assert (best.state, best.unit) == ("h", 0) and best.r > 0.95
+    assert (best.state, best.unit) == ("h", 0) and best.r < -0.95
     assert [(u.unit, u.reason) for u in report.inactive] == [(1, "constant")]
 
 
