@@ -198,18 +198,18 @@ def rank_units(
     )
     cfg = model.config
     return UnitsReport(
-        cfg.cell,
-        cfg.layers,
-        cfg.hidden,
-        tokenizer.level,
-        int(ids.size),
-        truncated,
-        streams,
-        ranked,
-        rankings,
-        inactive,
-        unknown,
-        {f.name: f.values for f in features},
+        cell=cfg.cell,
+        layers=cfg.layers,
+        hidden=cfg.hidden,
+        level=tokenizer.level,
+        tokens=int(ids.size),
+        truncated=truncated,
+        streams=streams,
+        ranked_units=ranked,
+        features=rankings,
+        inactive=inactive,
+        unknown=unknown,
+        feature_values={f.name: f.values for f in features},
     )
 
 
@@ -233,27 +233,29 @@ def rank_record(
     chunk: Chunk = (np.arange(T), states)
     rankings, inactive, ranked = rank_states(lambda: iter([chunk]), features, T, top=top)
     return UnitsReport(
-        record.cell,
-        record.layers,
-        record.hidden_size,
-        tokenizer.level,
-        T,
-        False,
-        1,
-        ranked,
-        rankings,
-        inactive,
-        list(record.unknown),
-        {f.name: f.values for f in features},
+        cell=record.cell,
+        layers=record.layers,
+        hidden=record.hidden_size,
+        level=tokenizer.level,
+        tokens=T,
+        truncated=False,
+        streams=1,
+        ranked_units=ranked,
+        features=rankings,
+        inactive=inactive,
+        unknown=list(record.unknown),
+        feature_values={f.name: f.values for f in features},
     )
 
 
 def _check_layers(count: int, layers: Sequence[int] | None) -> list[int]:
     if layers is None:
         return list(range(count))
+    if not layers:
+        raise RnngenError("no layers given to rank")
     bad = [k for k in layers if not 0 <= k < count]
-    if bad or not layers:
-        raise RnngenError(f"the model has {count} layer(s); there is no layer {bad[0] + 1 if bad else 'given'}")
+    if bad:
+        raise RnngenError(f"the model has {count} layer(s); there is no layer {bad[0] + 1}")
     return sorted(set(layers))
 
 

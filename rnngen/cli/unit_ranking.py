@@ -130,7 +130,8 @@ def _print_report(ckpt: Path, text: str, label: str, report) -> None:
     cut = f"the first {report.tokens:,} tokens" if report.truncated else f"{report.tokens:,} tokens"
     stretches = f", read as {report.streams} stretches side by side" if report.streams > 1 else ""
     echo(f"text         {text}: {cut}{stretches}")
-    echo(f"units        {report.ranked_units} ranked ({states}); {len(report.inactive)} left out (listed at the end)")
+    left_out = f"{len(report.inactive)} left out (listed at the end)" if report.inactive else "none left out"
+    echo(f"units        {report.ranked_units} ranked ({states}); {left_out}")
     constant = []
     for f in report.features:
         if f.constant:

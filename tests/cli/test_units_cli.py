@@ -87,6 +87,12 @@ def test_json_ranks_every_unit_of_every_cell(trained, texts, level, cell):
         assert doc_feature(doc, "indent")["std"] > 0
 
 
+def test_bpe_level_reads_token_spans(trained, texts):
+    doc = units_json(trained("bpe", "lstm"), texts / "code.txt")
+    assert doc["level"] == "bpe" and doc["tokens"] < len(CODE * 20)
+    assert doc_feature(doc, "indent")["std"] > 0 and doc_feature(doc, "in_quotes")["mean"] > 0
+
+
 def doc_feature(doc: dict, name: str) -> dict:
     return next(f for f in doc["features"] if f["name"] == name)
 
