@@ -151,7 +151,7 @@ def _check_byte_level(key: str, value: object, *, add_prefix_space: bool | None)
 
 def _merges(merges: object, vocab: dict[str, int]) -> list[tuple[str, str]]:
     """Each merge as a pair of tokens whose parts and whole are in the vocabulary (checked
-    here: the library panics, with a Rust backtrace on stderr, on some it does not expect)."""
+    here: on some bad merges the library panics, printing a Rust backtrace on stderr)."""
     if not isinstance(merges, list):
         raise RnngenError("checkpoint BPE tokenizer merges are malformed")
     pairs: list[tuple[str, str]] = []

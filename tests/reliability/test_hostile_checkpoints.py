@@ -72,6 +72,8 @@ HOSTILE_HF = {
     "unknown_field": (lambda hf: hf.update(surprise={"a": 1}), "surprise"),
     "unknown_model_field": (lambda hf: hf["model"].update(surprise=1), "surprise"),
     "merge_of_unknown_tokens": (lambda hf: hf["model"]["merges"].append(["zz", "qq"]), "merge"),
+    # Both parts known, their join not (on some such merges the library panics: a Rust backtrace).
+    "merge_of_a_token_not_in_vocab": (lambda hf: hf["model"]["merges"].append(["#", "#"]), "merge"),
     "merge_not_a_pair": (lambda hf: hf["model"]["merges"].append([1, 2, 3]), "merge"),
     "vocab_not_a_dict": (lambda hf: hf["model"].update(vocab=[1, 2]), "vocab"),
     "no_model": (lambda hf: hf.pop("model"), "model"),
