@@ -45,22 +45,42 @@ def _hf_edit(edit):
     return change
 
 
-PADDING = {"strategy": {"Fixed": 300000}, "direction": "Right", "pad_to_multiple_of": None, "pad_id": 0,
-           "pad_type_id": 0, "pad_token": "!"}
+PADDING = {
+    "strategy": {"Fixed": 300000},
+    "direction": "Right",
+    "pad_to_multiple_of": None,
+    "pad_id": 0,
+    "pad_type_id": 0,
+    "pad_token": "!",
+}
 TRUNCATION = {"direction": "Right", "max_length": 1, "strategy": "LongestFirst", "stride": 0}
-ADDED = {"id": 0, "content": "!", "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
-         "special": True}
+ADDED = {
+    "id": 0,
+    "content": "!",
+    "single_word": False,
+    "lstrip": False,
+    "rstrip": False,
+    "normalized": False,
+    "special": True,
+}
 HOSTILE_HF = {
     "padding": (lambda hf: hf.update(padding=PADDING), "padding"),
     "truncation": (lambda hf: hf.update(truncation=TRUNCATION), "truncation"),
     "normalizer": (lambda hf: hf.update(normalizer={"type": "Lowercase"}), "normalizer"),
-    "post_processor": (lambda hf: hf.update(post_processor={"type": "ByteLevel", "add_prefix_space": True,
-                                                            "trim_offsets": True, "use_regex": True}),
-                       "post_processor"),
+    "post_processor": (
+        lambda hf: hf.update(
+            post_processor={"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+        ),
+        "post_processor",
+    ),
     "dropout": (lambda hf: hf["model"].update(dropout=0.9), "dropout"),
     "added_tokens": (lambda hf: hf.update(added_tokens=[ADDED]), "added_tokens"),
-    "split_regex": (lambda hf: hf.update(pre_tokenizer={"type": "Split", "pattern": {"Regex": "."},
-                                                        "behavior": "Isolated", "invert": False}), "pre_tokenizer"),
+    "split_regex": (
+        lambda hf: hf.update(
+            pre_tokenizer={"type": "Split", "pattern": {"Regex": "."}, "behavior": "Isolated", "invert": False}
+        ),
+        "pre_tokenizer",
+    ),
     "prefix_space": (lambda hf: hf["pre_tokenizer"].update(add_prefix_space=True), "pre_tokenizer"),
     "no_regex": (lambda hf: hf["pre_tokenizer"].update(use_regex=False), "pre_tokenizer"),
     "decoder": (lambda hf: hf.update(decoder={"type": "Strip", "content": " ", "start": 1, "stop": 0}), "decoder"),
@@ -91,8 +111,10 @@ def test_a_bpe_tokenizer_is_rebuilt_from_vocabulary_and_merges_only(tmp_path, bp
 
 
 def test_a_padded_bpe_checkpoint_is_one_line_from_the_cli(tmp_path, bpe_bytes):
-    path = write(tmp_path / "padded.safetensors",
-                 edit_document(bpe_bytes, "rnngen.tokenizer", _hf_edit(HOSTILE_HF["padding"][0])))
+    path = write(
+        tmp_path / "padded.safetensors",
+        edit_document(bpe_bytes, "rnngen.tokenizer", _hf_edit(HOSTILE_HF["padding"][0])),
+    )
     for command in (["sample", path, "--length", "5"], ["info", path]):
         assert_clean_failure(run_cli(*command, ok=False), "padding")
 
@@ -175,7 +197,9 @@ def test_deep_nesting_and_huge_integers_are_one_line_errors(tmp_path, char_bytes
 
 
 def test_a_huge_integer_in_training_metadata_is_marked_and_hides_nothing(tmp_path, char_bytes):
-    path = write(tmp_path / "huge.safetensors", edit_metadata(char_bytes, _metadata("rnngen.train", '{"step": ' + HUGE + "}")))
+    path = write(
+        tmp_path / "huge.safetensors", edit_metadata(char_bytes, _metadata("rnngen.train", '{"step": ' + HUGE + "}"))
+    )
     assert load_checkpoint(path).train["step"] == math.inf  # read as a float: no count, but no crash
     text = run_cli("info", path).output
     assert "parameters" in text and re.search(r"^malformed .*\bstep\b", text, re.M), text
@@ -208,8 +232,10 @@ def trained(tmp_path_factory) -> tuple[bytes, object]:
 @pytest.mark.parametrize("field", sorted(ILL_TYPED_TRAIN))
 def test_info_shows_what_is_valid_and_marks_an_ill_typed_train_field(tmp_path, trained, field):
     data, _ = trained
-    path = write(tmp_path / "odd.safetensors",
-                 edit_document(data, "rnngen.train", lambda d: d.update({field: ILL_TYPED_TRAIN[field]})))
+    path = write(
+        tmp_path / "odd.safetensors",
+        edit_document(data, "rnngen.train", lambda d: d.update({field: ILL_TYPED_TRAIN[field]})),
+    )
     text = run_cli("info", path).output
     assert re.search(rf"^malformed .*\b{field}\b", text, re.M), text
     assert "parameters" in text and "vocabulary" in text  # what is valid still shows
