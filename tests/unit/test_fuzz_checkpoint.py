@@ -36,8 +36,14 @@ SCALE = float(os.environ.get("RNNGEN_FUZZ_SCALE", "1"))
 
 
 def FUZZ(n: int) -> settings:
-    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=max(1, int(n * SCALE)),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
 
 _WORK = Path(tempfile.mkdtemp(prefix="rnngen-fuzz-"))
 
@@ -81,9 +87,13 @@ def _load(data: bytes):
 
 
 def _same(a, b) -> bool:
-    return (a.model_config == b.model_config and a.tokenizer.vocab == b.tokenizer.vocab and a.train == b.train
-            and a.tensors.keys() == b.tensors.keys()
-            and all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors))
+    return (
+        a.model_config == b.model_config
+        and a.tokenizer.vocab == b.tokenizer.vocab
+        and a.train == b.train
+        and a.tensors.keys() == b.tensors.keys()
+        and all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    )
 
 
 # ---- byte-level mutations: anything that loads must be exactly the original -----------
@@ -108,16 +118,18 @@ def test_truncations(key, cut):
 
 
 @FUZZ(800)
-@given(seeds, st.integers(0, 10**9), st.binary(min_size=1, max_size=64), st.sampled_from(["overwrite", "insert", "delete"]))
+@given(
+    seeds, st.integers(0, 10**9), st.binary(min_size=1, max_size=64), st.sampled_from(["overwrite", "insert", "delete"])
+)
 def test_byte_splices(key, pos, junk, how):
     data = SEEDS[key]
     pos %= len(data)
     if how == "overwrite":
-        mutated = data[:pos] + junk + data[pos + len(junk):]
+        mutated = data[:pos] + junk + data[pos + len(junk) :]
     elif how == "insert":
         mutated = data[:pos] + junk + data[pos:]
     else:
-        mutated = data[:pos] + data[pos + len(junk):]
+        mutated = data[:pos] + data[pos + len(junk) :]
     loaded = _load(mutated[: max(len(mutated), 0)])
     if loaded is not None:
         assert _same(loaded, ORIGINAL[key])
@@ -136,7 +148,7 @@ FIELDS = {
 
 def _split(data: bytes) -> tuple[dict, bytes]:
     (n,) = struct.unpack("<Q", data[:8])
-    return json.loads(data[8:8 + n]), data[8 + n:]
+    return json.loads(data[8 : 8 + n]), data[8 + n :]
 
 
 def _join(header: dict, payload: bytes) -> bytes:
@@ -203,11 +215,14 @@ def test_tensor_entry_edits(key, data):
 # ---- no allocation proportional to what a header merely claims -------------------------
 
 
-@pytest.mark.parametrize("claim", [
-    {"hidden": 2**20, "layers": 64},
-    {"vocab_size": 2**40},
-    {"embed": 2**31, "hidden": 2**31},
-])
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {"hidden": 2**20, "layers": 64},
+        {"vocab_size": 2**40},
+        {"embed": 2**31, "hidden": 2**31},
+    ],
+)
 def test_huge_claims_are_refused_before_any_allocation(claim):
     header, payload = _split(SEEDS[("lstm", "char")])
     doc = json.loads(header["__metadata__"]["rnngen.model"])
