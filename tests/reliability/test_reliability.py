@@ -184,20 +184,73 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path, english_corpus):
     assert _temps(tmp_path) == []
 
 
+def _full_fifo(path: Path) -> tuple[int, int]:
+    """A named pipe filled to the last byte by the test itself: (read end, write end).
+
+    A process that writes to it blocks until the test reads, however fast it runs, which
+    holds it at a known point without any sleep.
+    """
+    os.mkfifo(path)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    for chunk in (4096, 1):
+        try:
+            while True:
+                os.write(writer, b"x" * chunk)
+        except BlockingIOError:
+            pass
+    return reader, writer
+
+
+def _wait_for_text(path: Path, needle: str, pid: int, timeout: float = 60.0) -> str:
+    """Poll a forked CLI's log until ``needle`` appears (fails at once if the child has exited)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if needle in text:
+            return text
+        if time.monotonic() > deadline or os.waitpid(pid, os.WNOHANG)[0]:
+            raise AssertionError(f"{needle!r} never appeared:\n{text}")
+        time.sleep(0.01)
+
+
 def test_second_ctrl_c_quits_at_once_and_the_checkpoint_is_still_whole(tmp_path, english_corpus):
+    """The second Ctrl-C quits without waiting for the save the first one asked for.
+
+    The run logs its steps into a pipe the test keeps full, so it is held at its first log
+    write (right after printing its first evaluation, before saving): the first Ctrl-C asks
+    for a save it cannot reach, and only the second one can end it, with exit 130 and the
+    checkpoint untouched. Without the second-Ctrl-C handling it would wait there for ever.
+    """
     out = tmp_path / "twice.safetensors"
     log = tmp_path / "twice.log"
-    pid = fork_cli(["train", english_corpus, "--time", "5m", "--eval-every", "1", "--out", out, *FAST], log)
-    deadline = time.monotonic() + 30
-    while not out.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGINT)
-    os.kill(pid, signal.SIGINT)
-    code, sig = wait_exit(pid, timeout=30)
+    run_cli("train", english_corpus, "--steps", "2", "--out", out, *FAST)
+    before = out.read_bytes()
+    reader, writer = _full_fifo(tmp_path / "steps.jsonl")
+    pid = fork_cli(["train", english_corpus, "--resume", out, "--steps", "1000000", "--eval-every", "1",
+                    "--out", out, "--log-jsonl", tmp_path / "steps.jsonl", *FAST], log)
+    code = sig = None
+    try:
+        _wait_for_text(log, "step      3  train", pid)  # step 3 evaluated; its log line cannot be written
+        os.kill(pid, signal.SIGINT)
+        _wait_for_text(log, "stopping: saving a checkpoint", pid)  # the first Ctrl-C was heard
+        os.kill(pid, signal.SIGINT)
+        code, sig = wait_exit(pid, timeout=60)
+    finally:
+        if code is None and sig is None:  # still held at the pipe: end it
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        os.close(writer)
+        os.close(reader)
     text = log.read_text()
-    assert sig is None and code in (0, 130), text
+    assert sig is None and code == 130, text
     assert "Traceback" not in text
-    _assert_absent_or_complete(out, resumable=True)
+    assert "stopped at step" not in text  # it quit; it did not save and stop
+    assert out.read_bytes() == before  # whole, and untouched since the last save
+    assert _temps(tmp_path) == []
 
 
 def test_ctrl_c_in_the_dashboard_saves_and_exits(tmp_path, english_corpus):
