@@ -31,7 +31,7 @@ from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
 from rnngen.tokenizers import CharTokenizer, WordTokenizer
 
-# RNNGEN_FUZZ_SCALE=10 for a long run; the default keeps the whole file near 20 s.
+# RNNGEN_FUZZ_SCALE=10 for a long run; the default keeps the whole file near 30 s of CPU time.
 SCALE = float(os.environ.get("RNNGEN_FUZZ_SCALE", "1"))
 
 
