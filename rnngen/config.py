@@ -59,6 +59,7 @@ class TrainConfig:
     on_nan: str = "stop"  # or "skip": drop the step, halve the learning rate, go on
     precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 where the hardware has it
     val_file: str | None = None  # validate on this text instead of the corpus's last val_frac
+    patience: int | None = None  # stop after this many evaluations without a new best val loss
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -113,7 +114,7 @@ def train_config(
 # Each option's type (None, where allowed, means "choose for me"); the CLI's parser
 # guarantees them, but the API and a resumed checkpoint's metadata do not.
 _WHOLE_OR_NONE: tuple[str, ...] = ("vocab_size", "layers", "hidden", "embed", "seq_len", "batch_size")
-_WHOLE_OR_NONE += ("warmup_steps", "steps", "eval_every", "eval_tokens", "threads")
+_WHOLE_OR_NONE += ("warmup_steps", "steps", "eval_every", "eval_tokens", "threads", "patience")
 _NUMBER = ("min_lr_frac", "weight_decay", "clip", "val_frac")
 _NUMBER_OR_NONE = ("dropout", "lr", "epochs", "time_s")
 _TEXT = ("level", "cell", "schedule", "device", "on_nan", "precision")
@@ -165,6 +166,7 @@ def validate_config(c: TrainConfig) -> None:
         "threads",
         "warmup_steps",
         "eval_tokens",
+        "patience",
     ):
         value = getattr(c, name)
         if value is not None and value < (0 if name == "warmup_steps" else 1):
@@ -231,6 +233,7 @@ def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]
         "schedule",
         "precision",
         "eval_tokens",
+        "patience",
     )
     updates = {name: getattr(config, name) for name in changeable if name in explicit}
     # The device belongs to this machine, not the run: a GPU run resumes on a CPU-only one.

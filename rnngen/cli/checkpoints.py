@@ -72,6 +72,7 @@ def eval_command(ckpt: Path, corpus: str, split: str, encoding: str, as_json: bo
 def info(ckpt: Path, as_json: bool) -> None:
     """Model config, vocabulary, parameters and training history of CKPT."""
     from rnngen.checkpoint import load_checkpoint
+    from rnngen.history_diagnosis import diagnose
     from rnngen.resume_state import malformed_fields, valid_history
 
     loaded = load_checkpoint(ckpt)
@@ -97,6 +98,7 @@ def info(ckpt: Path, as_json: bool) -> None:
         "train_config": kept.get("config"),
         "plan": kept.get("plan"),
         "history": valid_history(t),
+        "diagnosis": diagnose(valid_history(t), t.get("unigram_loss")).to_json(),
         "malformed": malformed,
     }
     if as_json:
@@ -126,6 +128,8 @@ def info(ckpt: Path, as_json: bool) -> None:
                 f"             {row['step']:<7} {fmt(row.get('train_loss'))}   {fmt(row.get('val_loss'))}   "
                 f"{fmt(row.get('val_bpc'))}"
             )
+    if doc["history"]:
+        echo(f"diagnosis    {doc['diagnosis']['text']}")
     if malformed:
         echo(f"malformed    {', '.join(malformed)} (training metadata that breaks its rules: shown as ? or left out)")
 

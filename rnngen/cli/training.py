@@ -98,6 +98,12 @@ TRAIN_OPTIONS = [
         help="Evaluations during training read at most this many validation tokens.",
     ),
     click.option(
+        "--patience",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Stop when N evaluations in a row bring no new best validation loss (the .best file keeps the best).",
+    ),
+    click.option(
         "--val-file",
         type=click.Path(path_type=Path, dir_okay=False),
         default=None,
@@ -155,6 +161,8 @@ def train(ctx: click.Context, **params) -> None:
     from rnngen.corpus import load_corpus
 
     config, explicit = build_train_config(params, ctx)
+    if params["patience"] is not None and params["nproc"] != 1:
+        raise click.UsageError("--patience works with one process only (not with --nproc)")
     if params["nproc"] != 1 and "WORLD_SIZE" not in os.environ:
         from rnngen.cli.launcher import launch_distributed
 
@@ -194,3 +202,8 @@ def train(ctx: click.Context, **params) -> None:
         click.echo(f"best:       {done.best_path}")
     if done.reason == "stopped":
         click.echo(f"stopped at step {done.step}; continue with: rnngen train {params['corpus']} --resume {done.out}")
+    if done.reason == "patience":
+        click.echo(
+            f"stopped early at step {done.step}: no new best validation loss in the last {config.patience} "
+            f"evaluations; the best checkpoint is {done.best_path}"
+        )

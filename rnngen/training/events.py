@@ -71,7 +71,7 @@ class AlarmEvent:
 @dataclass
 class DoneEvent:
     step: int
-    reason: str  # "budget", "stopped" or "diverged"
+    reason: str  # "budget", "stopped", "diverged" or "patience" (no new best in --patience evaluations)
     out: Path
     best_path: Path | None
     val: EvalResult | None

@@ -68,3 +68,17 @@ def eta(step: int, total: int | None, elapsed_s: float, time_s: float | None, st
         return max(0, total - step) * step_s
     assert time_s is not None
     return max(0.0, time_s - elapsed_s)
+
+
+def evals_since_best(history: list[dict], best_step: int | None) -> int:
+    """Evaluations with a validation loss after the best one (all of them if none was best yet)."""
+    return sum(
+        1 for row in history if row.get("val_loss") is not None and (best_step is None or row["step"] > best_step)
+    )
+
+
+def patience_spent(patience: int | None, history: list[dict], best_step: int | None) -> bool:
+    """--patience: ``patience`` evaluations in a row brought no new best validation loss."""
+    if not patience or best_step is None:
+        return False
+    return evals_since_best(history, best_step) >= patience

@@ -28,6 +28,7 @@ from rnngen.corpus import Corpus
 from rnngen.data import StreamBatches, encode_range, plan_layout, token_counts
 from rnngen.errors import RnngenError
 from rnngen.evaluation import EvalResult, evaluate
+from rnngen.history_diagnosis import unigram_loss
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
 from rnngen.resume_state import (
@@ -138,9 +139,12 @@ class Trainer:
         )
         torch.manual_seed(config.seed)
         self.model = RNNLanguageModel(self.model_config)
+        # The loss of a model that knows only token frequencies: `rnngen info` compares with it.
+        self.unigram_loss: float | None = resumed.train.get("unigram_loss") if resumed is not None else None
         if resumed is None:
             counts = token_counts(self.train_split.ids, self.tokenizer.vocab_size)
             self.model.init_output_bias(torch.from_numpy(counts))
+            self.unigram_loss = unigram_loss(counts)
         self.model = self.model.to(self.device)
         self.optimizer = self._make_optimizer()
         self.step = 0
@@ -384,6 +388,7 @@ class Trainer:
             "best_step": self.best_step,
             "lr_scale": self.lr_scale,
             "history": self.history,
+            "unigram_loss": self.unigram_loss,
             "config": self.config.to_json(),
             "plan": self.plan.to_json() if self.plan else self.saved_plan,
             "torch": torch.__version__,
@@ -473,9 +478,12 @@ class Trainer:
                 val = self.run_eval_and_save(recent_loss)
                 self.elapsed_s += time.perf_counter() - t_eval
                 last_eval_step, last_eval_time = self.step, self.elapsed_s
+                if self.processes == 1 and schedule.patience_spent(self.config.patience, self.history, self.best_step):
+                    reason = "patience"  # that evaluation was just saved; the best file holds the best
+                    break
         if reason == "budget":
             val = self.run_eval_and_save(recent_loss)
-        else:
+        elif reason != "patience":
             # Stopped or diverged: keep what we have (weights are still the last good ones).
             self.save(best=self.best_val is None and self.val_split.tokens < 2)
         done = DoneEvent(self.step, reason, self.out, self.best_path if self.best_path.exists() else None, val)
