@@ -25,6 +25,33 @@ def _fused(ckpt, text):
     return loaded, out[0].numpy(), final
 
 
+def _unrolled(loaded, text):
+    """Per layer, h and c after every token, from torch's own LSTMCell / GRUCell loaded with the
+    model's weights: the truth the export is checked against, computed without rnngen's code."""
+    model, config = loaded.build_model().eval(), loaded.model_config
+    ids = torch.from_numpy(loaded.tokenizer.encode(text).astype(np.int64))
+    hs, cs = [], []
+    with torch.no_grad():
+        x = model.embedding(ids)
+        for k in range(config.layers):
+            cell = (torch.nn.LSTMCell if config.cell == "lstm" else torch.nn.GRUCell)(x.shape[1], config.hidden)
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(cell, name).copy_(getattr(model.rnn, f"{name}_l{k}"))
+            h = c = torch.zeros(1, config.hidden)
+            layer_h, layer_c = [], []
+            for t in range(x.shape[0]):
+                if config.cell == "lstm":
+                    h, c = cell(x[t : t + 1], (h, c))
+                else:
+                    h = cell(x[t : t + 1], h)
+                layer_h.append(h[0])
+                layer_c.append(c[0])
+            x = torch.stack(layer_h)
+            hs.append(x.numpy())
+            cs.append(torch.stack(layer_c).numpy())
+    return hs, cs
+
+
 @pytest.mark.parametrize("which", ["lstm", "gru2"])
 def test_lstmvis_files_read_back_with_h5py(tmp_path, char_ckpt, gru2_ckpt, which):
     h5py = pytest.importorskip("h5py")
@@ -43,10 +70,14 @@ def test_lstmvis_files_read_back_with_h5py(tmp_path, char_ckpt, gru2_ckpt, which
             assert f[name].shape == (n, hidden) and f[name].dtype == np.float32
         # Row t = state after token t: the last layer's outputs are the fused network's.
         np.testing.assert_allclose(f[f"output{layers}"][:], last_layer_h, atol=1e-5)
-        if which == "lstm":  # states = cell state c_t; its last row is the final c
-            np.testing.assert_allclose(f["states1"][-1], final[1][0, 0].numpy(), atol=1e-5)
-        else:
-            np.testing.assert_allclose(f["states2"][:], f["output2"][:])
+        # Every layer against torch's own cells: outputs are h_t; states are c_t (LSTM) or h_t (GRU).
+        hs, cs = _unrolled(loaded, ENGLISH)
+        for k in range(layers):
+            np.testing.assert_allclose(f[f"output{k + 1}"][:], hs[k], atol=1e-5)
+            np.testing.assert_allclose(f[f"states{k + 1}"][:], cs[k] if which == "lstm" else hs[k], atol=1e-5)
+        final_state = final[1] if which == "lstm" else final  # (layers, 1, hidden) at the last token
+        for k in range(layers):
+            np.testing.assert_allclose(f[f"states{k + 1}"][-1], final_state[k, 0].numpy(), atol=1e-5)
     with h5py.File(folder / "train.hdf5", "r") as f:
         assert f["word_ids"].shape == (n,)
         assert f["word_ids"][:].tolist() == loaded.tokenizer.encode(ENGLISH).tolist()
