@@ -62,22 +62,14 @@ class Model:
 
     # -- generation
 
-    def _generate(self, prime, length, temp, top_k, top_p, seed, num):
-        from rnngen.sampling import SamplingConfig, StepModel, generate
+    def _options(self, temp, top_k, top_p, repetition_penalty, penalty_window) -> dict:
+        from rnngen.sampling import SamplingConfig, StepModel
 
         if self._step_model is None:
             self._step_model = StepModel(self.net)
         config = SamplingConfig(temperature=float(temp), top_k=int(top_k), top_p=float(top_p))
-        return generate(
-            self.net,
-            self.tokenizer,
-            prime=prime,
-            length=int(length),
-            config=config,
-            seed=seed,
-            num=num,
-            step_model=self._step_model,
-        )
+        penalty = None if repetition_penalty is None else (float(repetition_penalty), int(penalty_window))
+        return dict(config=config, penalty=penalty, step_model=self._step_model)
 
     def sample(
         self,
@@ -87,12 +79,24 @@ class Model:
         top_k: int = 0,
         top_p: float = 1.0,
         seed: int | None = None,
+        *,
+        stop: str | list[str] | tuple[str, ...] = (),
+        stop_keep: bool = False,
+        repetition_penalty: float | None = None,
+        penalty_window: int = 64,
+        beam: int | None = None,
     ) -> str:
-        """``length`` new tokens after ``prime``; the returned text starts with ``prime``."""
-        from rnngen.sampling import continue_text
+        """``length`` new tokens after ``prime``; the returned text starts with ``prime``.
 
-        ids = [int(new[0]) for new in self._generate(prime, length, temp, top_k, top_p, seed, 1)]
-        return continue_text(self.tokenizer, prime, ids)
+        ``stop``: end at the first of these texts (cut, or kept with ``stop_keep``).
+        ``repetition_penalty``: CTRL's penalty on the last ``penalty_window`` tokens (1 = off).
+        ``beam``: beam search with that many beams (deterministic; temp/top_k/top_p unused).
+        """
+        return self.samples(
+            1, prime, length, temp, top_k, top_p, seed,
+            stop=stop, stop_keep=stop_keep, repetition_penalty=repetition_penalty,
+            penalty_window=penalty_window, beam=beam,
+        )[0]  # fmt: skip
 
     def samples(
         self,
@@ -103,15 +107,34 @@ class Model:
         top_k: int = 0,
         top_p: float = 1.0,
         seed: int | None = None,
+        *,
+        stop: str | list[str] | tuple[str, ...] = (),
+        stop_keep: bool = False,
+        repetition_penalty: float | None = None,
+        penalty_window: int = 64,
+        beam: int | None = None,
     ) -> list[str]:
-        """``num`` independent samples, generated as one batch."""
-        from rnngen.sampling import continue_text
+        """``num`` independent samples, generated as one batch; each stops on its own.
 
-        columns: list[list[int]] = [[] for _ in range(num)]
-        for new in self._generate(prime, length, temp, top_k, top_p, seed, num):
-            for i, token_id in enumerate(new.tolist()):
-                columns[i].append(token_id)
-        return [continue_text(self.tokenizer, prime, col) for col in columns]
+        With ``beam``: the ``num`` best beams, best first.
+        """
+        stops = (stop,) if isinstance(stop, str) else tuple(stop)
+        options = self._options(temp, top_k, top_p, repetition_penalty, penalty_window)
+        if beam is not None:
+            from rnngen.beam_search import beam_search
+
+            found = beam_search(
+                self.net, self.tokenizer, prime=prime, length=int(length), width=int(beam), num=int(num),
+                stops=stops, stop_keep=stop_keep, penalty=options["penalty"], step_model=self._step_model,
+            )  # fmt: skip
+            return [b.text for b in found]
+        from rnngen.sampling import run_samples
+
+        results = run_samples(
+            self.net, self.tokenizer, prime=prime, length=int(length), seed=seed, num=int(num),
+            stops=stops, stop_keep=stop_keep, **options,
+        )  # fmt: skip
+        return [r.text for r in results]
 
     def stream(
         self,
@@ -121,15 +144,25 @@ class Model:
         top_k: int = 0,
         top_p: float = 1.0,
         seed: int | None = None,
+        *,
+        stop: str | list[str] | tuple[str, ...] = (),
+        stop_keep: bool = False,
+        repetition_penalty: float | None = None,
+        penalty_window: int = 64,
     ) -> Iterator[str]:
         """Yield the text of each new token as it is made (the prime itself is not yielded).
 
-        ``prime + "".join(m.stream(...))`` equals ``m.sample(...)`` with the same arguments.
+        ``prime + "".join(m.stream(...))`` equals ``m.sample(...)`` with the same arguments;
+        with ``stop`` nothing past the stop is ever yielded.
         """
-        ids = (int(new[0]) for new in self._generate(prime, length, temp, top_k, top_p, seed, 1))
-        from rnngen.tokenizers import text_pieces
+        from rnngen.sampling import stream_text
 
-        yield from text_pieces(self.tokenizer, ids, after=prime)
+        stops = (stop,) if isinstance(stop, str) else tuple(stop)
+        options = self._options(temp, top_k, top_p, repetition_penalty, penalty_window)
+        yield from stream_text(
+            self.net, self.tokenizer, prime=prime, length=int(length), seed=seed,
+            stops=stops, stop_keep=stop_keep, **options,
+        )  # fmt: skip
 
     # -- analysis
 

@@ -9,13 +9,14 @@ arithmetic, is what limits batch-1 sampling on a CPU.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
 from rnngen.errors import RnngenError, setting
 from rnngen.model import RNNLanguageModel, State
+from rnngen.sample_controls import PieceMaker, RepetitionPenalty, StopWatcher, check_stops
 from rnngen.tokenizers import Tokenizer, join_words
 
 
@@ -379,3 +380,224 @@ def continue_text(tokenizer: Tokenizer, prime: str, ids: list[int]) -> str:
     if tokenizer.level == "word":
         return prime + join_words([tokenizer.token_text(i) for i in ids], after=prime)
     return prime + tokenizer.decode(ids)
+
+
+@dataclass
+class TokenRecord:
+    """One generated token of one sample, for ``--format jsonl`` and ``--color``."""
+
+    id: int
+    text: str
+    prob: float  # the model's probability for it (temperature 1, before top-k/top-p and the penalty)
+    entropy_nats: float  # of that distribution
+
+
+@dataclass
+class SampleResult:
+    """One finished sample: its text (starting with the prime) and, when asked for, its tokens."""
+
+    text: str
+    seed: int | None
+    stopped: bool = False  # ended on a stop text rather than at ``length``
+    tokens: list[TokenRecord] | None = None
+    score: float | None = None  # beam search: mean log-probability per token
+
+
+class BatchRun:
+    """``num`` samples stepped as one batch; a sample leaves the batch when it finishes.
+
+    Without the repetition penalty and per-token statistics the tokens come from the
+    TorchScript loop in chunks; otherwise one ``StepModel.step`` per token. Either way
+    the Gumbel noise is drawn for all ``num`` rows, so a sample's tokens do not depend on
+    when the others finished.
+    """
+
+    def __init__(
+        self,
+        model: RNNLanguageModel,
+        tokenizer: Tokenizer,
+        *,
+        prime: str = "",
+        config: SamplingConfig = SamplingConfig(),
+        seed: int | None = None,
+        num: int = 1,
+        step_model: StepModel | None = None,
+        penalty: tuple[float, int] | None = None,
+        with_stats: bool = False,
+    ):
+        config.validate()
+        if num < 1:
+            raise RnngenError(f"{setting('num')} must be at least 1")
+        model.eval()
+        ids = encode_prime(tokenizer, prime)[0] if prime else start_ids(tokenizer)
+        if ids.numel() == 0:
+            ids = start_ids(tokenizer)
+        self.config, self.num, self.with_stats = config, num, with_stats
+        self.generator = torch.Generator()
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        else:
+            self.generator.seed()
+        self.stepper = step_model or StepModel(model)
+        self.logits, self.state = prime_state(model, ids, num)
+        self.vocab = self.logits.shape[-1]
+        history = ids if prime else ids[:0]
+        self.penalty = RepetitionPenalty(penalty[0], penalty[1], history, num, self.vocab) if penalty else None
+        self.rows = list(range(num))  # the samples still running, in batch order
+        self._leaving: set[int] = set()
+
+    def finish(self, row: int) -> None:
+        """Sample ``row`` is done: it gets no more tokens and leaves the batch."""
+        self._leaving.add(row)
+
+    def tokens(self, length: int) -> Iterator[tuple[list[int], list[int], torch.Tensor | None]]:
+        """Per new token: (rows, their token ids, (len(rows), 2) [prob, entropy] or None)."""
+        if length < 0:
+            raise RnngenError(f"{setting('length')} must be 0 or more")
+        stepwise = self.penalty is not None or self.with_stats
+        chunk = 1 if stepwise else max(1, min(128, (1 << 20) // (self.num * self.vocab)))
+        done = 0
+        while done < length and self.rows:
+            n = min(chunk, length - done)
+            gumbel = _gumbel((n, self.num, self.vocab), self.generator)
+            index = torch.tensor(self.rows)
+            gumbel = gumbel.index_select(1, index) if len(self.rows) < self.num else gumbel
+            if stepwise:
+                yield self._step(gumbel[0])
+            else:
+                tokens, self.logits, self.state = self.stepper.run(self.logits, self.state, gumbel, self.config)
+                rows = list(self.rows)
+                for t in range(n):
+                    keep = [j for j, r in enumerate(rows) if r not in self._leaving]
+                    if not keep:
+                        break
+                    ids = tokens[t].tolist()
+                    yield [rows[j] for j in keep], [ids[j] for j in keep], None
+            done += n
+            self._drop_leaving()
+
+    @torch.inference_mode()
+    def _step(self, gumbel: torch.Tensor) -> tuple[list[int], list[int], torch.Tensor | None]:
+        logits = self.logits
+        stats = None
+        if self.with_stats:
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            entropy = -(logp.exp() * logp).nan_to_num().sum(-1)
+        steer = self.penalty.apply(logits) if self.penalty is not None else logits
+        c = self.config
+        tok = choose_with_noise(steer, gumbel, float(c.temperature), int(c.top_k), float(c.top_p))
+        if self.with_stats:
+            stats = torch.stack([logp.gather(1, tok[:, None]).squeeze(1).exp(), entropy], 1)
+        if self.penalty is not None:
+            self.penalty.push(tok)
+        self.logits, self.state = self.stepper.step(tok, self.state)
+        return list(self.rows), tok.tolist(), stats
+
+    def _drop_leaving(self) -> None:
+        if not self._leaving:
+            return
+        keep = [j for j, r in enumerate(self.rows) if r not in self._leaving]
+        self.rows = [self.rows[j] for j in keep]
+        self._leaving.clear()
+        if not keep:
+            return
+        index = torch.tensor(keep)
+        self.logits = self.logits.index_select(0, index)
+        self.state = tuple(s.index_select(1, index) for s in self.state)
+        if self.penalty is not None:
+            self.penalty.select(index)
+
+
+def run_samples(
+    model: RNNLanguageModel,
+    tokenizer: Tokenizer,
+    *,
+    prime: str = "",
+    length: int = 200,
+    config: SamplingConfig = SamplingConfig(),
+    seed: int | None = None,
+    num: int = 1,
+    stops: tuple[str, ...] = (),
+    stop_keep: bool = False,
+    penalty: tuple[float, int] | None = None,
+    with_stats: bool = False,
+    step_model: StepModel | None = None,
+    on_text: Callable[[int, str], None] | None = None,
+) -> list[SampleResult]:
+    """``num`` samples, each ending at its first stop text (or after ``length`` tokens).
+
+    ``on_text(row, text)`` is called with each piece of a sample's text as soon as it is
+    certain to be shown (never text past a stop); the prime is not passed to it.
+    """
+    stops = check_stops(stops)
+    run = BatchRun(
+        model,
+        tokenizer,
+        prime=prime,
+        config=config,
+        seed=seed,
+        num=num,
+        step_model=step_model,
+        penalty=penalty,
+        with_stats=with_stats,
+    )
+    makers = [PieceMaker(tokenizer, after=prime) for _ in range(num)]
+    watchers = [StopWatcher(stops, keep=stop_keep) for _ in range(num)]
+    texts: list[list[str]] = [[] for _ in range(num)]
+    records: list[list[TokenRecord]] = [[] for _ in range(num)]
+
+    def show(row: int, text: str) -> None:
+        if text:
+            texts[row].append(text)
+            if on_text is not None:
+                on_text(row, text)
+
+    for rows, ids, stats in run.tokens(length):
+        for j, (row, token_id) in enumerate(zip(rows, ids)):
+            piece = makers[row].push(token_id)
+            if with_stats and stats is not None:
+                prob, ent = stats[j].tolist()
+                records[row].append(TokenRecord(token_id, piece, prob, ent))
+            show(row, watchers[row].push(piece))
+            if watchers[row].stopped:
+                run.finish(row)
+    results = []
+    for row in range(num):
+        if not watchers[row].stopped:
+            show(row, watchers[row].push(makers[row].finish()))
+            show(row, watchers[row].flush())
+        results.append(
+            SampleResult(
+                prime + "".join(texts[row]),
+                seed,
+                stopped=watchers[row].stopped,
+                tokens=records[row] if with_stats else None,
+            )
+        )
+    return results
+
+
+def stream_text(
+    model: RNNLanguageModel,
+    tokenizer: Tokenizer,
+    *,
+    prime: str = "",
+    length: int = 200,
+    config: SamplingConfig = SamplingConfig(),
+    seed: int | None = None,
+    stops: tuple[str, ...] = (),
+    stop_keep: bool = False,
+    penalty: tuple[float, int] | None = None,
+    step_model: StepModel | None = None,
+) -> Iterator[str]:
+    """One sample's new text, piece by piece as it is made, never past a stop (the prime is not yielded)."""
+    watcher = StopWatcher(check_stops(stops), keep=stop_keep)
+    run = BatchRun(model, tokenizer, prime=prime, config=config, seed=seed, step_model=step_model, penalty=penalty)
+    maker = PieceMaker(tokenizer, after=prime)
+    for _rows, ids, _stats in run.tokens(length):
+        if text := watcher.push(maker.push(ids[0])):
+            yield text
+        if watcher.stopped:
+            return
+    if text := watcher.push(maker.finish()) + watcher.flush():
+        yield text

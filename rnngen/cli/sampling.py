@@ -8,9 +8,36 @@ from pathlib import Path
 
 import click
 
-from rnngen.cli.common import echo
+from rnngen.cli.common import echo, flag, given
 from rnngen.errors import RnngenError
 from rnngen.terminal_text import is_terminal, visible_controls
+
+
+def _stops(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not v for v in value):
+        raise click.BadParameter("needs a non-empty text, e.g. --stop $'\\n\\n' (a blank line)", ctx, param)
+    return value
+
+
+def _positive(what: str):
+    def check(ctx: click.Context, param: click.Parameter, value):
+        if value is not None and not (value > 0 and value != float("inf")):
+            raise click.BadParameter(f"must be {what}, not {value}", ctx, param)
+        return value
+
+    return check
+
+
+def _read_prime_file(path: Path) -> str:
+    from rnngen.text_files import read_text_file
+
+    try:
+        text = read_text_file(path, allow_empty=True)
+    except RnngenError as e:
+        raise click.BadParameter(str(e), param_hint="'--prime-file'") from None
+    if not text:
+        raise click.BadParameter(f"{path} is empty; give it the text to start from", param_hint="'--prime-file'")
+    return text
 
 
 @click.command()
@@ -19,9 +46,47 @@ from rnngen.terminal_text import is_terminal, visible_controls
 @click.option("--top-k", type=int, default=0, help="Sample only from the K most likely tokens (0 = off).")
 @click.option("--top-p", type=float, default=1.0, help="Sample from the smallest set holding probability P (1 = off).")
 @click.option("--prime", default="", help="Text to start from; the output begins with it.")
-@click.option("--length", type=int, default=500, help="New tokens to generate.")
+@click.option(
+    "--prime-file",
+    type=click.Path(path_type=Path, dir_okay=True),
+    default=None,
+    help="Start from the text of this file (checked like a corpus: missing, binary or undecodable is refused).",
+)
+@click.option("--length", type=int, default=500, help="New tokens to generate (at most, with --stop).")
 @click.option("--seed", type=int, default=None, help="Random seed for reproducible samples.")
-@click.option("--num", type=int, default=1, help="Independent samples, generated as one batch.")
+@click.option(
+    "--num", type=int, default=1, help="Independent samples, generated as one batch (with --beam: the N best beams)."
+)
+@click.option(
+    "--stop",
+    "stops",
+    multiple=True,
+    callback=_stops,
+    help="End a sample when it produces this text (repeatable; e.g. --stop $'\\n\\n' for a blank line).",
+)
+@click.option("--stop-keep", is_flag=True, help="Keep the stop text at the end of the sample (default: cut it).")
+@click.option(
+    "--repetition-penalty",
+    type=float,
+    default=None,
+    callback=_positive("more than 0"),
+    help="CTRL-style: divide positive logits (multiply negative ones) of recently seen tokens by F; 1 = off, 1.2 is mild.",
+)
+@click.option(
+    "--penalty-window",
+    type=int,
+    default=64,
+    callback=_positive("at least 1"),
+    help="How many of the last tokens (prime included) --repetition-penalty looks at.",
+)
+@click.option(
+    "--beam",
+    type=int,
+    default=None,
+    callback=_positive("at least 1"),
+    help="Beam search with N beams: the most likely text (mean log-probability per token); no randomness, "
+    "so not with --temp/--top-k/--top-p.",
+)
 @click.option(
     "--threads",
     type=int,
@@ -29,8 +94,24 @@ from rnngen.terminal_text import is_terminal, visible_controls
     show_default="all cores",
     help="CPU threads; batch-1 sampling of big models is memory-bound and gains from several cores.",
 )
+@click.pass_context
 def sample(
-    ckpt: Path, temp: float, top_k: int, top_p: float, prime: str, length: int, seed: int | None, num: int, threads: int
+    ctx: click.Context,
+    ckpt: Path,
+    temp: float,
+    top_k: int,
+    top_p: float,
+    prime: str,
+    prime_file: Path | None,
+    length: int,
+    seed: int | None,
+    num: int,
+    stops: tuple[str, ...],
+    stop_keep: bool,
+    repetition_penalty: float | None,
+    penalty_window: int,
+    beam: int | None,
+    threads: int,
 ) -> None:
     """Generate text from a checkpoint, streaming it as it is made.
 
@@ -39,12 +120,28 @@ def sample(
       rnngen sample checkpoints/shakespeare-char-lstm.safetensors --temp 0.8
       rnngen sample CKPT --prime "ROMEO:" --length 300 --top-p 0.9 --seed 1
       rnngen sample CKPT --num 4 --temp 0   # four greedy samples
+      rnngen sample CKPT --prime-file start.txt --stop $'\\n\\n'   # one paragraph
+      rnngen sample CKPT --beam 5 --num 3 --repetition-penalty 1.3
     """
     import torch
 
     from rnngen.checkpoint import load_checkpoint
-    from rnngen.sampling import SamplingConfig, encode_prime, generate
+    from rnngen.sampling import SamplingConfig, encode_prime
 
+    if prime_file is not None:
+        if given(ctx, "prime"):
+            raise click.UsageError("give --prime or --prime-file, not both")
+        prime = _read_prime_file(prime_file)
+    if beam is not None:
+        typed = [flag(n) for n in ("temp", "top_k", "top_p") if given(ctx, n)]
+        if typed:
+            raise click.UsageError(f"--beam is a deterministic search; it takes no {'/'.join(typed)}")
+        if num > beam:
+            raise click.BadParameter(f"with --beam {beam} at most {beam} (the best beams)", ctx, param_hint="'--num'")
+    if given(ctx, "penalty_window") and repetition_penalty is None:
+        raise click.UsageError("--penalty-window needs --repetition-penalty")
+    if stop_keep and not stops:
+        raise click.UsageError("--stop-keep needs --stop")
     config = SamplingConfig(temperature=temp, top_k=top_k, top_p=top_p)
     config.validate()
     if length < 0 or num < 1:
@@ -66,29 +163,51 @@ def sample(
     out = sys.stdout
     # A model can emit escape sequences (its corpus held them): a terminal is shown them, never obeys them.
     shown = visible_controls if is_terminal(out) else str
-    stream = generate(model, tokenizer, prime=prime, length=length, config=config, seed=seed, num=num)
-    if num == 1:
-        from rnngen.tokenizers import text_pieces  # word spacing; BPE bytes held until a character is whole
+    penalty = (repetition_penalty, penalty_window) if repetition_penalty is not None else None
+    if beam is not None:
+        from rnngen.beam_search import beam_search
 
+        texts = [
+            b.text
+            for b in beam_search(
+                model,
+                tokenizer,
+                prime=prime,
+                length=length,
+                width=beam,
+                num=num,
+                stops=stops,
+                stop_keep=stop_keep,
+                penalty=penalty,
+            )
+        ]
+        _write_all(out, shown, texts)
+        return
+    from rnngen.sampling import run_samples
+
+    options = dict(prime=prime, length=length, config=config, seed=seed, num=num, stops=stops, stop_keep=stop_keep)
+    if num == 1:
         out.write(shown(prime))
-        last_flush = time.perf_counter()
-        for piece in text_pieces(tokenizer, (int(new[0]) for new in stream), after=prime):
+        last_flush = [time.perf_counter()]
+
+        def write(_row: int, piece: str) -> None:
             out.write(shown(piece))
             now = time.perf_counter()
-            if now - last_flush > 0.05:
+            if now - last_flush[0] > 0.05:
                 out.flush()
-                last_flush = now
+                last_flush[0] = now
+
+        run_samples(model, tokenizer, penalty=penalty, on_text=write, **options)  # type: ignore[arg-type]
         out.write("\n")
         out.flush()
         return
-    columns: list[list[int]] = [[] for _ in range(num)]
-    for new in stream:
-        for i, token_id in enumerate(new.tolist()):
-            columns[i].append(token_id)
-    from rnngen.sampling import continue_text
+    results = run_samples(model, tokenizer, penalty=penalty, **options)  # type: ignore[arg-type]
+    _write_all(out, shown, [r.text for r in results])
 
-    for i, col in enumerate(columns):
+
+def _write_all(out, shown, texts: list[str]) -> None:
+    for i, text in enumerate(texts):
         if i:
             out.write("\n" + "-" * 40 + "\n")
-        out.write(shown(continue_text(tokenizer, prime, col)) + "\n")
+        out.write(shown(text) + "\n")
     out.flush()

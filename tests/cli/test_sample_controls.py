@@ -1,0 +1,102 @@
+"""Issue 13, `rnngen sample`: --stop, --prime-file, --repetition-penalty, --beam (and their bad values)."""
+
+import pytest
+from helpers.cli import run_cli
+
+SEP = "\n\n" + "-" * 40 + "\n"  # each sample ends with a line break, then the rule
+
+
+def _sample(ckpt, *args: str) -> str:
+    return run_cli("sample", ckpt, "--threads", "1", *args).stdout
+
+
+def _samples(ckpt, *args: str) -> list[str]:
+    out = _sample(ckpt, *args)
+    assert out.endswith("\n")
+    return out[:-1].split(SEP)
+
+
+def test_stop_cuts_each_sample_at_its_own_stop(char_ckpt):
+    base = ["--length", "120", "--seed", "5", "--temp", "1", "--num", "4"]
+    full = _samples(char_ckpt, *base)
+    cut = _samples(char_ckpt, *base, "--stop", "e", "--stop", "\n\n")
+    kept = _samples(char_ckpt, *base, "--stop", "e", "--stop", "\n\n", "--stop-keep")
+    stopped = 0
+    for f, c, k in zip(full, cut, kept):
+        hits = [(f.find(s), s) for s in ("e", "\n\n") if s in f]
+        if not hits:
+            assert c == f == k
+            continue
+        at, stop = min(hits)
+        assert c == f[:at] and k == f[: at + len(stop)]
+        stopped += 1
+    assert stopped >= 2
+    assert len({len(c) for c in cut}) > 1  # each stopped on its own
+
+
+def test_stop_streams_a_single_sample_up_to_the_stop(char_ckpt):
+    full = _sample(char_ckpt, "--length", "200", "--seed", "2", "--temp", "1", "--prime", "All:")
+    generated = full[len("All:") : -1]
+    assert "e" in generated
+    cut = _sample(char_ckpt, "--length", "200", "--seed", "2", "--temp", "1", "--prime", "All:", "--stop", "e")
+    assert cut == "All:" + generated[: generated.index("e")] + "\n"
+
+
+def test_prime_file_is_the_prime(char_ckpt, tmp_path):
+    prime = "First Citizen:\nBefore we proceed\n"
+    (tmp_path / "p.txt").write_text(prime)
+    by_file = _sample(char_ckpt, "--prime-file", tmp_path / "p.txt", "--length", "30", "--seed", "1")
+    assert by_file.startswith(prime)
+    assert by_file == _sample(char_ckpt, "--prime", prime, "--length", "30", "--seed", "1")
+
+
+def test_repetition_penalty_changes_greedy_text(char_ckpt):
+    greedy = _sample(char_ckpt, "--temp", "0", "--length", "80")
+    penalised = _sample(
+        char_ckpt, "--temp", "0", "--length", "80", "--repetition-penalty", "2", "--penalty-window", "8"
+    )
+    assert penalised != greedy and len(penalised) == len(greedy)
+
+
+def test_beam_gives_the_n_best_beams_deterministically(char_ckpt):
+    a = _samples(char_ckpt, "--beam", "4", "--num", "3", "--length", "30", "--prime", "All")
+    b = _samples(char_ckpt, "--beam", "4", "--num", "3", "--length", "30", "--prime", "All", "--seed", "9")
+    assert a == b and len(a) == 3 and len(set(a)) == 3
+    assert all(s.startswith("All") for s in a)
+    one = _samples(char_ckpt, "--beam", "1", "--length", "30", "--prime", "All")
+    assert one == _samples(char_ckpt, "--temp", "0", "--length", "30", "--prime", "All")
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--stop", ""], "--stop"),
+        (["--stop-keep"], "--stop-keep needs --stop"),
+        (["--beam", "0"], "--beam"),
+        (["--beam", "-2"], "--beam"),
+        (["--beam", "2", "--num", "3"], "--num"),
+        (["--beam", "2", "--temp", "0.5"], "--temp"),
+        (["--beam", "2", "--top-k", "3"], "--top-k"),
+        (["--repetition-penalty", "0"], "--repetition-penalty"),
+        (["--repetition-penalty", "-1.5"], "--repetition-penalty"),
+        (["--repetition-penalty", "nan"], "--repetition-penalty"),
+        (["--repetition-penalty", "1.2", "--penalty-window", "0"], "--penalty-window"),
+        (["--penalty-window", "8"], "needs --repetition-penalty"),
+        (["--prime-file", "{d}/missing.txt"], "missing.txt"),
+        (["--prime-file", "{d}/binary.bin"], "binary"),
+        (["--prime-file", "{d}/latin1.txt"], "UTF-8"),
+        (["--prime-file", "{d}/empty.txt"], "empty"),
+        (["--prime-file", "{d}"], "folder"),
+        (["--prime-file", "{d}/ok.txt", "--prime", "x"], "not both"),
+    ],
+)
+def test_bad_values_are_one_line_and_exit_2(char_ckpt, tmp_path, args, match):
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 20)
+    (tmp_path / "latin1.txt").write_bytes("café crème\n".encode("latin-1"))
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "ok.txt").write_text("All:\n")
+    result = run_cli("sample", char_ckpt, *[a.format(d=tmp_path) for a in args], ok=False)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and match in lines[0], result.stderr
+    assert result.stdout == ""
