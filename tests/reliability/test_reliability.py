@@ -254,8 +254,6 @@ def test_second_ctrl_c_quits_at_once_and_the_checkpoint_is_still_whole(tmp_path,
 
 
 def test_ctrl_c_in_the_dashboard_saves_and_exits(tmp_path, english_corpus):
-    if not (REPO / "rnngen" / "tui" / "launch.py").exists():
-        pytest.skip("the training dashboard is not built yet")
     if subprocess.run(["which", "tmux"], capture_output=True).returncode != 0:
         pytest.skip("tmux is needed to give the dashboard a terminal")
     out = tmp_path / "tui.safetensors"

@@ -4,16 +4,14 @@ import json
 
 import pytest
 
-pytest.importorskip("tokenizers")
+import rnngen
+from rnngen.bpe import BPETokenizer
+from rnngen.checkpoint import load_checkpoint, read_header
+from rnngen.corpus import load_corpus
+from rnngen.errors import RnngenError
+from rnngen.tokenizers import build_tokenizer, tokenizer_from_json
 
-import rnngen  # noqa: E402
-from rnngen.bpe import BPETokenizer  # noqa: E402
-from rnngen.checkpoint import load_checkpoint, read_header  # noqa: E402
-from rnngen.corpus import load_corpus  # noqa: E402
-from rnngen.errors import RnngenError  # noqa: E402
-from rnngen.tokenizers import build_tokenizer, tokenizer_from_json  # noqa: E402
-
-from helpers.cli import CHINESE, ENGLISH, TINY, run_cli, unigram_entropy  # noqa: E402
+from helpers.cli import CHINESE, ENGLISH, TINY, run_cli, unigram_entropy
 
 MIXED = ENGLISH * 6 + CHINESE * 4 + "tabs\tand  spaces, emoji 🎉🎉, accents: café naïve\r\nend\n"
 

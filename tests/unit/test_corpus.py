@@ -11,7 +11,9 @@ import dataclasses
 import hashlib
 import io
 import os
+import shutil
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -159,15 +161,47 @@ def test_permission_denied_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert str(f) in str(err.value)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can read mode-000 files")
-def test_permission_denied_real_chmod(tmp_path: Path) -> None:
-    f = write_bytes(tmp_path / "locked.txt", b"hidden")
+def _read_error_as_nobody(path: Path) -> str:
+    """The RnngenError message of read_text_file(path) in a forked child running as "nobody"
+    (root reads mode-000 files, so the refusal needs an unprivileged reader)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, read, report, exit without running pytest's cleanup
+        message = "no error"
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            read_text_file(path)
+        except RnngenError as exc:
+            message = str(exc)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            message = f"{type(exc).__name__}: {exc}"
+        os.write(write_end, message.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
+def test_permission_denied_real_chmod() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="rnngen-chmod-"))
+    folder.chmod(0o755)  # an unprivileged reader may enter it; the file itself is what it may not read
+    f = write_bytes(folder / "locked.txt", b"hidden")
     f.chmod(0)
     try:
-        with pytest.raises(RnngenError, match="permission denied"):
-            read_text_file(f)
+        if os.geteuid() == 0:
+            message = _read_error_as_nobody(f)
+        else:
+            with pytest.raises(RnngenError) as err:
+                read_text_file(f)
+            message = str(err.value)
     finally:
         f.chmod(0o644)
+        shutil.rmtree(folder)
+    assert "permission denied" in message and str(f) in message, message
 
 
 @pytest.mark.parametrize("content", [b"", b"   \n\t\r\n  \n"])

@@ -1,8 +1,12 @@
 """rnngen export: LSTMVis folders (read back with h5py) and ONNX (run in onnxruntime)."""
 
+import h5py
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
+import yaml
 
 from rnngen.checkpoint import load_checkpoint
 
@@ -54,7 +58,6 @@ def _unrolled(loaded, text):
 
 @pytest.mark.parametrize("which", ["lstm", "gru2"])
 def test_lstmvis_files_read_back_with_h5py(tmp_path, char_ckpt, gru2_ckpt, which):
-    h5py = pytest.importorskip("h5py")
     ckpt = char_ckpt if which == "lstm" else gru2_ckpt
     text = tmp_path / "text.txt"
     text.write_text(ENGLISH, encoding="utf-8")
@@ -87,11 +90,7 @@ def test_lstmvis_files_read_back_with_h5py(tmp_path, char_ckpt, gru2_ckpt, which
     assert len({t for t, _ in entries}) == len(entries)
     yml = (folder / "lstm.yml").read_text()
     assert "path: word_ids" in yml and f"{{type: output, layer: {layers}, path: output{layers}}}" in yml
-    try:
-        import yaml
-    except ImportError:
-        return
-    doc = yaml.safe_load(yml)
+    doc = yaml.safe_load(yml)  # LSTMVis reads it with PyYAML
     assert doc["files"] == {"states": "states.hdf5", "train": "train.hdf5", "words": "words.dict"}
     assert len(doc["states"]["types"]) == 2 * layers
 
@@ -99,7 +98,6 @@ def test_lstmvis_files_read_back_with_h5py(tmp_path, char_ckpt, gru2_ckpt, which
 def test_lstmvis_needs_text_and_max_tokens_cuts(tmp_path, char_ckpt):
     result = run_cli("export", char_ckpt, "--format", "lstmvis", tmp_path / "v", ok=False)
     assert result.exit_code == 1 and "--text-file" in result.output
-    h5py = pytest.importorskip("h5py")
     text = tmp_path / "t.txt"
     text.write_text(ENGLISH, encoding="utf-8")
     run_cli("export", char_ckpt, "--format", "lstmvis", tmp_path / "v", "--text-file", text, "--max-tokens", "50")
@@ -113,13 +111,7 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path, char_ckpt, gru2_ckpt, which):
     out = tmp_path / "m.onnx"
     run_cli("export", ckpt, "--format", "onnx", out)
     assert out.stat().st_size > 0
-    ort = pytest.importorskip("onnxruntime")
-    try:
-        import onnx
-
-        onnx.checker.check_model(onnx.load(str(out)))
-    except ImportError:
-        pass
+    onnx.checker.check_model(onnx.load(str(out)))
     loaded = load_checkpoint(ckpt, with_training_state=False)
     model = loaded.build_model().eval()
     ids = torch.from_numpy(np.stack([loaded.tokenizer.encode(ENGLISH[:30]), loaded.tokenizer.encode(ENGLISH[30:60])])

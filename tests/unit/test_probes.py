@@ -305,7 +305,6 @@ def test_sample_with_details_matches_the_sampler_and_its_distributions():
 
 
 def test_byte_level_pieces_keep_split_characters_whole():
-    pytest.importorskip("tokenizers")
     from rnngen.bpe import BPETokenizer
 
     text = "naïve café — 床前明月光\n" * 8
