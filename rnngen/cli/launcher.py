@@ -1,4 +1,4 @@
-"""``rnngen train --nproc N``: run the same command again under torchrun."""
+"""``rnngen train --nproc N``: run the same command again as N rank processes (rnngen/local_ranks.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rnngen.errors import RnngenError
 
 
 def relaunch_args(ctx: click.Context, skip: tuple[str, ...] = ("nproc",)) -> list[str]:
-    """The command line that reproduces what the user typed (minus ``skip``), for torchrun."""
+    """The command line that reproduces what the user typed (minus ``skip``), for each rank."""
     args: list[str] = [ctx.info_name or "train"]
     for param in ctx.command.params:
         name = param.name
@@ -31,7 +31,7 @@ def relaunch_args(ctx: click.Context, skip: tuple[str, ...] = ("nproc",)) -> lis
 
 
 def launch_distributed(ctx: click.Context, params: dict) -> int:
-    from rnngen.training.distributed import launch
+    from rnngen.local_ranks import launch
 
     if params["nproc"] < 1:
         raise RnngenError("--nproc must be at least 1")

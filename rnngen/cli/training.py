@@ -1,4 +1,4 @@
-"""``rnngen train``: the options, then the trainer (plain progress bar, dashboard, or torchrun)."""
+"""``rnngen train``: the options, then the trainer (plain progress bar, dashboard, or N rank processes)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,12 @@ TRAIN_OPTIONS = [
     ),
     click.option("--encoding", default="utf-8", help="Text encoding of the corpus."),
     click.option("--tui", is_flag=True, help="Watch training in the dashboard."),
-    click.option("--nproc", type=int, default=1, help="Train data-parallel in N processes (runs torchrun for you)."),
+    click.option(
+        "--nproc",
+        type=int,
+        default=1,
+        help="Train data-parallel in N processes on this machine (nothing listens beyond loopback).",
+    ),
     click.option(
         "--log-jsonl",
         type=click.Path(path_type=Path, dir_okay=False),
@@ -177,7 +182,7 @@ def train(ctx: click.Context, **params) -> None:
     from rnngen.progress import TrainingProgress
     from rnngen.training.distributed import rank
 
-    quiet = rank() != 0  # under torchrun only rank 0 speaks
+    quiet = rank() != 0  # in a multi-process run only rank 0 speaks
     with TrainingProgress(quiet_console() if quiet else None) as progress:
         stop = threading.Event()
         with stop_on_signals(stop, progress.say):

@@ -4,7 +4,7 @@
     schedule.py     the budget, the learning rate at each step, when to evaluate, the time left
     setup.py        checkpoint paths, device, precision, the encoded corpus
     events.py       what the loop reports to its callback
-    distributed.py  DistributedTrainer (torchrun, DDP) and the launcher behind ``train --nproc``
+    distributed.py  DistributedTrainer (DDP) and the process group of each rank (``train --nproc``, torchrun)
 
 The options are ``rnngen.config.TrainConfig``; the resume tensors are ``rnngen.resume_state``.
 """

@@ -1,6 +1,7 @@
 """Data-parallel training on torch.distributed: one process per CPU group or GPU.
 
-``torchrun --nproc-per-node N -m rnngen train ...`` starts N copies of the CLI; each sees
+``rnngen train --nproc N`` starts N copies of the CLI on this machine (rnngen/local_ranks.py);
+``torchrun ... -m rnngen train`` does the same across machines. Each copy sees
 ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in its environment, joins the process group
 (gloo on CPU, NCCL on CUDA) and trains a :class:`DistributedTrainer`:
 
@@ -9,21 +10,26 @@
   state. DistributedDataParallel averages the gradients, so N processes compute the
   same update as one process with the whole batch (up to float rounding): the run is
   the same run, only faster. ``--batch-size`` must therefore be a multiple of N.
-- Ranks agree every step on the mean loss, the training time (rank 0's clock) and
-  whether anyone was asked to stop, so budgets, the learning-rate schedule,
-  evaluations and Ctrl-C are decided identically everywhere and no rank waits forever.
+- Ranks agree every step on the mean loss (NaN if any rank saw NaN/Inf, so all of them
+  stop or skip on the same step), the training time (rank 0's clock) and whether anyone
+  was asked to stop, so budgets, the learning-rate schedule, evaluations and Ctrl-C are
+  decided identically everywhere and no rank waits forever.
 - Rank 0 alone reports events, evaluates, and writes checkpoints. Before a save the
   ranks gather their hidden states, so the checkpoint holds the whole batch's state
   and looks like a one-process checkpoint: resume with the same N (or any N that
   divides the batch, or one process) continues exactly where it stopped.
+- A rank whose peer died (a collective fails) leaves at once: started by ``--nproc``,
+  silently with exit code LOST_CONTACT (the launcher names the rank that died); under
+  torchrun, with one error line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import math
 import os
 import signal
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -32,7 +38,9 @@ import torch
 
 from rnngen.data import StreamBatches, StreamLayout
 from rnngen.errors import RnngenError, setting
+from rnngen.local_ranks import INIT_METHOD_ENV, LAUNCHER_ENV, LOST_CONTACT
 from rnngen.training import schedule
+from rnngen.training.events import AlarmEvent
 from rnngen.training.setup import pick_device
 from rnngen.training.trainer import Trainer
 
@@ -59,7 +67,9 @@ def env() -> DistEnv | None:
             rank=int(os.environ["RANK"]), world_size=world, local_rank=int(os.environ.get("LOCAL_RANK", "0"))
         )
     except (KeyError, ValueError):
-        raise RnngenError("WORLD_SIZE is set but RANK is not: start distributed runs with torchrun") from None
+        raise RnngenError(
+            "WORLD_SIZE is set but RANK is not: start distributed runs with --nproc or torchrun"
+        ) from None
 
 
 def rank() -> int:
@@ -70,9 +80,14 @@ def rank() -> int:
 
 @contextlib.contextmanager
 def process_group(e: DistEnv, device_name: str):
-    """Join the process group for the run (gloo on CPU, NCCL on CUDA) and leave it after."""
+    """Join the process group for the run (gloo on CPU, NCCL on CUDA) and leave it after.
+
+    Ranks started by ``--nproc`` meet through the file the launcher names (a FileStore in
+    its private folder); otherwise torch's ``env://`` (torchrun's MASTER_ADDR/PORT).
+    """
     import torch.distributed as dist
 
+    _follow_the_launcher()
     device = pick_device(device_name)
     if device.type == "cuda":
         if e.local_rank >= torch.cuda.device_count():
@@ -81,15 +96,53 @@ def process_group(e: DistEnv, device_name: str):
     backend = "nccl" if device.type == "cuda" else "gloo"
     owned = not dist.is_initialized()
     if owned:
+        init_method = os.environ.get(INIT_METHOD_ENV)
         try:
-            dist.init_process_group(backend=backend)
+            if init_method:
+                dist.init_process_group(backend=backend, init_method=init_method, rank=e.rank, world_size=e.world_size)
+            else:
+                dist.init_process_group(backend=backend)
         except (RuntimeError, ValueError) as exc:
             raise RnngenError(f"could not join the process group ({backend}): {str(exc).splitlines()[0]}") from None
     try:
         yield
+    except RuntimeError as exc:
+        if not lost_contact(exc):
+            raise
+        if os.environ.get(LAUNCHER_ENV):
+            # The launcher saw which rank went away and says so; tearing down a process
+            # group with a dead peer can abort in C++, so leave now (outputs are flushed).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(LOST_CONTACT)
+        raise RnngenError(
+            f"lost contact with another process of the job (it stopped or died): {str(exc).splitlines()[0]}"
+        ) from None
     finally:
         if owned and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def lost_contact(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective failing because another rank went away."""
+    import torch.distributed as dist
+
+    text = str(exc).lower()
+    return isinstance(exc, dist.DistError) or any(word in text for word in ("gloo", "nccl", "connection", "peer"))
+
+
+def _follow_the_launcher() -> None:
+    """A rank started by ``--nproc`` stops (saving, as on SIGTERM) if its launcher dies."""
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if not launcher or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGTERM when the parent dies
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != launcher:  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class DistributedTrainer(Trainer):
@@ -140,7 +193,11 @@ class DistributedTrainer(Trainer):
         return self.ddp
 
     def agree(self, loss_value: float) -> float:
-        """One all-reduce per step: the mean loss, rank 0's clock, and whether anyone was asked to stop."""
+        """One all-reduce per step: the mean loss, rank 0's clock, and whether anyone was asked to stop.
+
+        A rank that saw NaN/Inf passes NaN, so the mean is NaN on every rank and all of
+        them stop (or skip) on this step together.
+        """
         flags = torch.tensor(
             [loss_value, self.elapsed_s if self.dist_env.rank == 0 else 0.0, float(self._requested.is_set())],
             dtype=torch.float64,
@@ -152,6 +209,14 @@ class DistributedTrainer(Trainer):
         if stop > 0:
             self._agreed.set()
         return total_loss / self.dist_env.world_size
+
+    def _alarm(self, loss_value: float, params, norms) -> AlarmEvent:
+        if math.isfinite(loss_value) and all(math.isfinite(float(n)) for n in norms):
+            self.optimizer.zero_grad(set_to_none=True)
+            step = self.step + 1
+            message = f"step {step}: the loss is NaN or infinite on another process; the update was not applied"
+            return AlarmEvent(step=step, message=message, parameter="loss")
+        return super()._alarm(loss_value, params, norms)
 
     # The schedule's rules on the clock every rank agreed on (rank 0's).
 
@@ -217,57 +282,3 @@ class DistributedTrainer(Trainer):
         done = super().run(self._agreed)
         self._dist.barrier()  # the final checkpoint is on disk before any rank returns
         return done
-
-
-# ---- launching -----------------------------------------------------------------------
-
-
-def torchrun_command(nproc: int, args: list[str]) -> list[str]:
-    """The torchrun command line for ``rnngen --nproc N``: one machine, a free port."""
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "-m",
-        "rnngen",
-        *args,
-    ]
-
-
-def launch(nproc: int, args: list[str], *, threads: int | None = None) -> int:
-    """Run ``rnngen ARGS`` in ``nproc`` processes under torchrun; returns its exit code.
-
-    Ctrl-C (or SIGTERM) is passed on as SIGTERM: every rank saves and stops together.
-    A second Ctrl-C kills the job at once (checkpoints are written atomically).
-    """
-    if nproc < 1:
-        raise RnngenError(f"{setting('nproc')} must be at least 1")
-    environment = dict(os.environ)
-    if "OMP_NUM_THREADS" not in environment:
-        per_rank = threads or max(1, (os.cpu_count() or 1) // nproc)
-        environment["OMP_NUM_THREADS"] = str(per_rank)
-    proc = subprocess.Popen(torchrun_command(nproc, args), env=environment, start_new_session=True)
-    asked: list[int] = []
-
-    def forward(signum, frame):
-        if asked:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            asked.append(signum)
-            proc.send_signal(signal.SIGTERM)
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, forward)
-    try:
-        while True:
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:
-                forward(signal.SIGINT, None)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -301,7 +301,9 @@ class Trainer:
         total = torch.linalg.vector_norm(torch.stack(norms)).item()
         loss_value = loss.item()
         finite = math.isfinite(loss_value) and math.isfinite(total)
-        mean_loss = self.agree(loss_value if finite else 0.0)
+        # NaN when not finite: in a distributed job every rank then sees a NaN mean and stops on this step.
+        mean_loss = self.agree(loss_value if finite else math.nan)
+        finite = math.isfinite(mean_loss)
         if not finite:
             return self._alarm(loss_value, params, norms)
         clipped = bool(self.config.clip) and total > self.config.clip
