@@ -36,7 +36,7 @@ from rnngen.tui.checkpoints import Opened, open_checkpoint, open_loaded
 from rnngen.tui.control_filter import DROP_CONTROLS
 from rnngen.tui.inspector import messages as msg
 from rnngen.tui.inspector.equation_view import EquationView
-from rnngen.tui.inspector.state import InspectorState
+from rnngen.tui.inspector.state import InspectorState, Sampled, sample_after
 from rnngen.tui.inspector.units_view import UnitsView
 from rnngen.tui.inspector.viewbar import ViewBar
 from rnngen.tui.inspector.views import GatesView, GradientView, HiddenView, SampleView, View, focus_now
@@ -260,15 +260,16 @@ class InspectApp(App[int]):
         except RnngenError as exc:
             self.tell(exc.render(tui_setting), severity="error", timeout=6)
             return
-        s.gen_id += 1
-        s.doc, s.pieces = [], []
-        s.record, s.record_pieces, s.compare_record, s.compare_error = None, [], None, None
-        s.cursor = 0
-        s.generating, s.inspecting, s.error = True, False, ""
-        seed = None if self.seed is None else self.seed + self.generations
-        self.generations += 1
+        s.new_text(Sampled(config, length))
+        seed = self.next_seed()
         self.refresh_views()
         self.generate_worker(s.gen_id, s.opened, prompt, config, length, seed)
+
+    def next_seed(self) -> int | None:
+        """The n-th generation (or branch) uses seed + n, so a session replays exactly."""
+        seed = None if self.seed is None else self.seed + self.generations
+        self.generations += 1
+        return seed
 
     def on_generate(self, message: msg.Generate) -> None:
         self.start_generation()
@@ -303,6 +304,50 @@ class InspectApp(App[int]):
             return
         self.post_message(msg.Generated(gen_id, batch, True))
 
+    # -- branching: another candidate at the cursor, then sampling on from it
+
+    def on_move_choice(self, message: msg.MoveChoice) -> None:
+        self.state.move_choice(message.delta)
+        self.refresh_views()
+
+    def on_take_choice(self, message: msg.TakeChoice) -> None:
+        s = self.state
+        try:
+            ids, length = s.take_choice()
+        except RnngenError as exc:
+            self.tell(exc.render(tui_setting), timeout=4)
+            return
+        assert s.opened is not None and s.sampled is not None
+        self.refresh_views()
+        self.branch_worker(s.gen_id, s.opened, ids, s.sampled.config, length, self.next_seed())
+
+    @work(thread=True, exclusive=True, group="generate")
+    def branch_worker(
+        self, gen_id: int, opened: Opened, ids: list[int], config: SamplingConfig, length: int, seed: int | None
+    ) -> None:
+        worker = get_current_worker()
+        batch: list[StepDetail] = []
+        last = time.monotonic()
+        try:
+            for step in sample_after(opened.stepper, ids, length=length, config=config, seed=seed, top_k=TOP_K):
+                if worker.is_cancelled:
+                    return
+                batch.append(step)
+                now = time.monotonic()
+                if now - last > 0.05:
+                    self.post_message(msg.Generated(gen_id, batch, False, follow=False))
+                    batch, last = [], now
+        except RnngenError as exc:
+            self.post_message(msg.Failed(gen_id, str(exc)))
+            return
+        self.post_message(msg.Generated(gen_id, batch, True, follow=False))
+
+    def on_step_back(self, message: msg.StepBack) -> None:
+        if self.state.step_back():
+            self.start_inspection()  # the restored text is read again, as any new text is
+        else:
+            self.tell("nothing to step back to" if not self.state.generating else "wait for the text", timeout=3)
+
     def on_generated(self, message: msg.Generated) -> None:
         s = self.state
         if message.gen_id != s.gen_id or s.opened is None:
@@ -311,7 +356,8 @@ class InspectApp(App[int]):
         ids = [step.token_id for step in message.steps]
         s.doc.extend(message.steps)
         s.pieces.extend(display_pieces(s.opened.tokenizer, ids, after=after))
-        s.cursor = max(0, len(s.doc) - 1)
+        if message.follow:
+            s.cursor = max(0, len(s.doc) - 1)
         if message.done:
             s.generating = False
             self.start_inspection()

@@ -16,9 +16,11 @@ from rnngen.unit_features import UnitsReport
 
 
 class Generated(Message):
-    def __init__(self, gen_id: int, steps: list[StepDetail], done: bool) -> None:
+    """New tokens; ``follow``: the cursor moves to the last (a branch keeps it at its choice)."""
+
+    def __init__(self, gen_id: int, steps: list[StepDetail], done: bool, *, follow: bool = True) -> None:
         super().__init__()
-        self.gen_id, self.steps, self.done = gen_id, steps, done
+        self.gen_id, self.steps, self.done, self.follow = gen_id, steps, done, follow
 
 
 class Failed(Message):
@@ -106,6 +108,22 @@ class ChooseRank(Message):
 
 class Generate(Message):
     """Generate again with the settings in the sample view."""
+
+
+class MoveChoice(Message):
+    """Sample view: move the choice ``delta`` rows down the candidates at the cursor."""
+
+    def __init__(self, delta: int) -> None:
+        super().__init__()
+        self.delta = delta
+
+
+class TakeChoice(Message):
+    """Sample view: take the chosen candidate at the cursor and sample on from it (a branch)."""
+
+
+class StepBack(Message):
+    """Sample view: undo the last branch (or drop the last sampled token)."""
 
 
 class ToggleColour(Message):

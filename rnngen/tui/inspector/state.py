@@ -5,15 +5,37 @@ read it. No Textual here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
+from rnngen.errors import RnngenError
 from rnngen.model import GATE_NAMES
 from rnngen.probe_stats import SIGMOID_GATES, most_active_units
 from rnngen.probes import InspectionRecord, StepDetail
+from rnngen.sampling import SamplingConfig, StepModel, choose_tokens, next_token_probs
+from rnngen.tokenizers import display_pieces
 from rnngen.tui.checkpoints import Opened
 from rnngen.unit_features import FeatureRanking, UnitScore, UnitsReport
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """The settings a text was generated with: a branch samples on with the same ones."""
+
+    config: SamplingConfig
+    length: int  # new tokens asked for
+
+
+@dataclass(frozen=True)
+class Branch:
+    """What a branch replaced: the text and cursor that Backspace brings back."""
+
+    doc: list[StepDetail]
+    pieces: list[str]
+    cursor: int
 
 
 @dataclass
@@ -42,6 +64,11 @@ class InspectorState:
     gate: str = ""
     loss_mode: str = "last"
     colour_by: str = "prob"
+    # Branching in the sample view: the candidate chosen at the cursor (None: none yet),
+    # the settings the text was sampled with, and the branches taken (newest last).
+    choice: int | None = None
+    sampled: Sampled | None = None
+    branches: list[Branch] = field(default_factory=list)
     # What is running.
     gen_id: int = 0
     generating: bool = False
@@ -98,10 +125,23 @@ class InspectorState:
         self.cursor, self.layer, self.unit, self.state_kind = 0, 0, 0, "h"
         self.gate = (SIGMOID_GATES[opened.cell] or ("",))[0]
         self.error = ""
+        self.choice, self.sampled, self.branches = None, None, []
+
+    def new_text(self, sampled: Sampled) -> None:
+        """A fresh generation starts: nothing read yet, no branches to step back to."""
+        self.gen_id += 1
+        self.doc, self.pieces = [], []
+        self.record, self.record_pieces, self.compare_record, self.compare_error = None, [], None, None
+        self.cursor, self.choice = 0, None
+        self.generating, self.inspecting, self.error = True, False, ""
+        self.sampled, self.branches = sampled, []
 
     def set_cursor(self, index: int) -> None:
         if self.doc:
-            self.cursor = max(0, min(len(self.doc) - 1, index))
+            cursor = max(0, min(len(self.doc) - 1, index))
+            if cursor != self.cursor:
+                self.choice = None  # the choice was among another token's candidates
+            self.cursor = cursor
 
     def select(self, *, unit: int | None = None, record_step: int | None = None) -> None:
         if unit is not None:
@@ -136,6 +176,78 @@ class InspectorState:
         ranking = [u for u, _ in most_active_units(self.state_values(), self.record.hidden_size)]
         i = ranking.index(self.unit) if self.unit in ranking else -1
         self.unit = ranking[(i + 1) % len(ranking)]
+
+    # -- branching: take another candidate at the cursor, sample on from there
+
+    def candidates_at(self, t: int) -> list[tuple[int, float, float | None]]:
+        """(token id, model p, sampling p) of the candidates shown at token ``t``, best
+        first; the token that came is added at the end when it is not among them."""
+        step = self.doc[t]
+        if step.prob is None:
+            return []
+        out: list[tuple[int, float, float | None]] = [(i, p, None if step.prompt else sp) for i, p, sp in step.top]
+        if all(i != step.token_id for i, _, _ in out):
+            out.append((step.token_id, step.prob, step.sample_prob))
+        return out
+
+    def move_choice(self, delta: int) -> None:
+        """Move the choice ``delta`` rows down the candidates (the first key press picks the top one)."""
+        if not self.doc:
+            return
+        count = len(self.candidates_at(self.cursor))
+        if count == 0:
+            self.choice = None
+        elif self.choice is None:
+            self.choice = 0
+        else:
+            self.choice = max(0, min(count - 1, self.choice + delta))
+
+    def take_choice(self) -> tuple[list[int], int]:
+        """Put the chosen candidate at the cursor in place of the token that came, drop the
+        text after it (kept for ``step_back``), and return the token ids to read and how
+        many new tokens to sample after them (what the generation asked for, less those
+        already there). Raises RnngenError when there is nothing to take."""
+        if self.opened is None or not self.doc or self.sampled is None:
+            raise RnngenError("nothing to branch from yet: press g to generate")
+        if self.generating:
+            raise RnngenError("wait until the text is complete, then branch")
+        t = self.cursor
+        step = self.doc[t]
+        if step.prompt:
+            raise RnngenError("the prompt is fixed: branch at a sampled token")
+        candidates = self.candidates_at(t)
+        if self.choice is None or not 0 <= self.choice < len(candidates):
+            raise RnngenError("choose a candidate first (j / k), then enter")
+        token, prob, sample_prob = candidates[self.choice]
+        chosen = StepDetail(token, prob, sample_prob, step.entropy, step.top, False)
+        self.branches.append(Branch(list(self.doc), list(self.pieces), t))
+        self._set_text([*self.doc[:t], chosen], cursor=t)
+        self.generating = True
+        sampled_so_far = sum(not s.prompt for s in self.doc)
+        return [s.token_id for s in self.doc], max(0, self.sampled.length - sampled_so_far)
+
+    def step_back(self) -> bool:
+        """Undo the last branch (its text and cursor come back); with none left, drop the
+        last sampled token. False when there is nothing to step back to."""
+        if self.opened is None or self.generating:
+            return False
+        if self.branches:
+            last = self.branches.pop()
+            self._set_text(last.doc, cursor=last.cursor, pieces=last.pieces)
+            return True
+        if self.doc and not self.doc[-1].prompt:
+            self._set_text(self.doc[:-1], cursor=len(self.doc) - 2)
+            return True
+        return False
+
+    def _set_text(self, doc: list[StepDetail], *, cursor: int, pieces: list[str] | None = None) -> None:
+        """A changed text: what was read of the old one is stale (``gen_id`` moves on)."""
+        assert self.opened is not None
+        self.gen_id += 1
+        self.doc = doc
+        self.pieces = pieces if pieces is not None else display_pieces(self.opened.tokenizer, [s.token_id for s in doc])
+        self.record, self.record_pieces, self.compare_record, self.compare_error = None, [], None, None
+        self.cursor, self.choice, self.error = max(0, cursor), None, ""
 
     # -- the units view
 
@@ -215,3 +327,40 @@ class InspectorState:
             if j < len(out):
                 out[j] = float(v)
         return out
+
+
+def sample_after(
+    stepper: StepModel,
+    ids: list[int],
+    *,
+    length: int,
+    config: SamplingConfig,
+    seed: int | None,
+    top_k: int,
+) -> Iterator[StepDetail]:
+    """Read ``ids`` (a branch's text so far) and sample ``length`` tokens after them, each
+    with its distribution, as ``probes.sample_with_details`` does after a prompt (reading
+    ids, not text: a word or BPE text re-encoded may split differently)."""
+    config.validate()
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    state = stepper.init_state(1)
+    logits = None
+    with torch.inference_mode():
+        for token in ids:
+            logits, state = stepper.step(torch.tensor([token]), state)
+        if logits is None:
+            return
+        for _ in range(length):
+            model_probs = torch.softmax(logits[0], -1)
+            sample_probs = next_token_probs(logits, config)[0]
+            new = choose_tokens(logits, config, generator)
+            yield _detail(int(new[0]), model_probs, sample_probs, top_k)
+            logits, state = stepper.step(new, state)
+
+
+def _detail(token: int, model_probs: torch.Tensor, sample_probs: torch.Tensor, top_k: int) -> StepDetail:
+    """A sampled token with the (V,) distributions it was drawn from (as probes records it)."""
+    top_p, top_i = model_probs.topk(min(top_k, model_probs.shape[-1]))
+    top = tuple((int(i), float(p), float(sample_probs[i])) for i, p in zip(top_i.tolist(), top_p.tolist()))
+    entropy = float(-(model_probs * torch.log(model_probs.clamp_min(1e-30))).sum())
+    return StepDetail(token, float(model_probs[token]), float(sample_probs[token]), entropy, top, False)

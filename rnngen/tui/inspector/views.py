@@ -102,6 +102,10 @@ class SampleView(View):
         *CURSOR_KEYS,
         Binding("up", "line(-1)", "line", show=False),
         Binding("down", "line(1)", "line", show=False),
+        Binding("j", "choose(1)", "choose", key_display="jk"),
+        Binding("k", "choose(-1)", "choose", show=False),
+        Binding("enter", "take", "take", show=False),
+        Binding("backspace", "step_back", "back", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -130,6 +134,15 @@ class SampleView(View):
 
     def action_toggle_colour(self) -> None:
         self.post_message(msg.ToggleColour())
+
+    def action_choose(self, delta: int) -> None:
+        self.post_message(msg.MoveChoice(delta))
+
+    def action_take(self) -> None:
+        self.post_message(msg.TakeChoice())
+
+    def action_step_back(self) -> None:
+        self.post_message(msg.StepBack())
 
     def action_line(self, delta: int) -> None:
         text = self.query_one("#sample-text", TokenText)
@@ -191,18 +204,15 @@ class SampleView(View):
         if step.prob is None:
             bars.set_data([], header=where, note="the first token: nothing predicts it")
             return
-        candidates = [
-            Candidate(tok.token_text(i), p, None if step.prompt else sp, i == step.token_id) for i, p, sp in step.top
-        ]
-        if all(not c.chosen for c in candidates):
-            candidates.append(Candidate(tok.token_text(step.token_id), step.prob, step.sample_prob, True))
+        candidates = [Candidate(tok.token_text(i), p, sp, i == step.token_id) for i, p, sp in state.candidates_at(t)]
         kind = "prompt" if step.prompt else "sampled"
-        bars.set_data(
-            candidates,
-            header=f"{where} ({kind})",
-            entropy=step.entropy,
-            note="bars: model p; dim: sampling p" if not step.prompt else "",
-        )
+        if step.prompt:
+            note = ""
+        elif state.choice is None:
+            note = "bars: model p; dim: sampling p\nj/k: choose another token"
+        else:
+            note = "enter: take it, sample on\nbackspace: step back"
+        bars.set_data(candidates, header=f"{where} ({kind})", entropy=step.entropy, note=note, selected=state.choice)
 
 
 # ---- 2 hidden state ------------------------------------------------------------------------

@@ -37,6 +37,9 @@ HELP = [
             ("e", "edit the prompt (enter: generate, esc: leave it)"),
             ("u", "colour by probability, or by the chosen unit"),
             ("↑ ↓", "cursor one line up / down"),
+            ("j k", "choose another candidate at the cursor (down / up)"),
+            ("enter", "take it instead of the sampled token, sample on"),
+            ("backspace", "step back: undo the last branch (or drop a token)"),
         ],
     ),
     (
@@ -70,7 +73,8 @@ LESSONS = """\
 What to look for
   Sample    Red tokens surprised the model; green ones it saw coming. The bars
             show the candidates at the cursor: the model's own probability and,
-            dimmed, the probability after temperature / top-k / top-p.
+            dimmed, the probability after temperature / top-k / top-p. Take
+            another candidate (j k, enter) to see where the text would have gone.
   Hidden    Most units flicker; a few track something you can name: inside
             quotes, position in the line, indentation (Karpathy 2015). Find one
             with ↑↓ and watch the text below light up.

@@ -35,8 +35,16 @@ def bar(fraction: float, width: int) -> str:
     return ("█" * full + (EIGHTHS[rest] if rest else "")).ljust(width)
 
 
-def render_topk(candidates: list[Candidate], *, width: int, header: str = "", entropy: float | None = None) -> Text:
-    """One line per candidate: token, bar, model probability (and the sampling one)."""
+def render_topk(
+    candidates: list[Candidate],
+    *,
+    width: int,
+    header: str = "",
+    entropy: float | None = None,
+    selected: int | None = None,
+) -> Text:
+    """One line per candidate: token, bar, model probability (and the sampling one);
+    the ``selected`` row (a choice the user is about to take) is shown reversed."""
     out = Text(no_wrap=True, overflow="crop")
     if header:
         out.append(header + "\n", style="bold")
@@ -48,12 +56,14 @@ def render_topk(candidates: list[Candidate], *, width: int, header: str = "", en
     label_w = min(8, max(3, max(len(show_token(c.label)) for c in candidates)))
     numbers_w = 12 if two else 6
     bar_w = max(3, width - label_w - numbers_w - 3)
-    for c in candidates:
+    for row, c in enumerate(candidates):
         mark = "▶" if c.chosen else " "
         style = "bold" if c.chosen else ""
         label = show_token(c.label)
         label = label if len(label) <= label_w else label[: label_w - 1] + "…"
-        out.append(f"{mark}{label:<{label_w}} ", style=style)
+        out.append(mark, style=style)
+        out.append(f"{label:<{label_w}}", style=f"{style} reverse" if row == selected else style)
+        out.append(" ")
         out.append(bar(c.prob, bar_w), style="#f0a030" if c.chosen else "#4fa3e0")
         out.append(f" {c.prob:5.3f}", style=style)
         if two:
@@ -77,15 +87,29 @@ class TopKBars(Widget):
         self.header = ""
         self.entropy: float | None = None
         self.note = ""
+        self.selected: int | None = None  # the row chosen with the keys, if any
 
     def set_data(
-        self, candidates: list[Candidate], *, header: str = "", entropy: float | None = None, note: str = ""
+        self,
+        candidates: list[Candidate],
+        *,
+        header: str = "",
+        entropy: float | None = None,
+        note: str = "",
+        selected: int | None = None,
     ) -> None:
         self.candidates, self.header, self.entropy, self.note = list(candidates), header, entropy, note
+        self.selected = selected
         self.refresh(layout=True)
 
     def render(self) -> Text:
-        out = render_topk(self.candidates, width=self.content_size.width, header=self.header, entropy=self.entropy)
+        out = render_topk(
+            self.candidates,
+            width=self.content_size.width,
+            header=self.header,
+            entropy=self.entropy,
+            selected=self.selected,
+        )
         if self.note:
             if out.plain:
                 out.append("\n")
