@@ -21,7 +21,7 @@ from rnngen.errors import RnngenError, setting
 from rnngen.model import RNNLanguageModel
 from rnngen.sample_controls import PieceMaker, RepetitionPenalty, StopWatcher, check_stops
 from rnngen.sampling import StepModel, encode_prime, prime_state, start_ids
-from rnngen.tokenizers import Tokenizer
+from rnngen.tokenizers import Tokenizer, token_pieces
 
 
 @dataclass
@@ -68,6 +68,8 @@ def beam_search(
     pen = (
         RepetitionPenalty(penalty[0], penalty[1], prime_ids if prime else prime_ids[:0], 1, vocab) if penalty else None
     )
+    if not stops:
+        return _search_without_stops(stepper, tokenizer, prime, logits, state, pen, length, width, num)
     scores = torch.zeros(1)  # summed log-probability of each live beam
     # A beam's tokens as a linked chain of (token, logp, text shown, previous): extending a
     # beam costs O(1), however long it is; the texts are joined once, at the end.
@@ -118,6 +120,56 @@ def beam_search(
         results.append(_beam(node, prime, watcher.push(maker.finish()) + watcher.flush(), False))
     # Stable sort: equal scores keep the order the search found them in (deterministic).
     return sorted(results, key=lambda b: -b.score)[:num]
+
+
+@torch.inference_mode()
+def _search_without_stops(
+    stepper: StepModel,
+    tokenizer: Tokenizer,
+    prime: str,
+    logits: torch.Tensor,
+    state: tuple,
+    pen: RepetitionPenalty | None,
+    length: int,
+    width: int,
+    num: int,
+) -> list[Beam]:
+    """Every beam has the same length, so no beam finishes early: the whole step is a few
+    tensor operations (no Python per candidate); parents and tokens are kept per step and
+    the beams are traced back once at the end."""
+    vocab = logits.shape[-1]
+    scores = torch.zeros(1)
+    parents: list[torch.Tensor] = []
+    chosen: list[torch.Tensor] = []
+    step_logps: list[torch.Tensor] = []
+    for _ in range(length):
+        steer = pen.apply(logits) if pen is not None else logits
+        logp = torch.log_softmax(steer.float(), dim=-1)
+        top = torch.topk((scores[:, None] + logp).view(-1), min(width, logp.numel()))
+        parent = torch.div(top.indices, vocab, rounding_mode="floor")
+        tok = top.indices - parent * vocab
+        parents.append(parent)
+        chosen.append(tok)
+        step_logps.append(logp.view(-1).index_select(0, top.indices))
+        scores = top.values
+        state = tuple(s.index_select(1, parent) for s in state)
+        if pen is not None:
+            pen.select(parent)
+            pen.push(tok)
+        logits, state = stepper.step(tok, state)
+    beams = []
+    for row in range(min(num, scores.numel())):
+        ids, logps = [], []
+        for t in range(length - 1, -1, -1):  # trace back through the parents
+            ids.append(int(chosen[t][row]))
+            logps.append(float(step_logps[t][row]))
+            row = int(parents[t][row])
+        ids.reverse()
+        logps.reverse()
+        pieces = list(token_pieces(tokenizer, ids, after=prime))
+        beams.append(Beam(ids, logps, prime + "".join(pieces), False))
+    # topk gives the beams best first; all have the same length, so the order is by score.
+    return beams
 
 
 _Node = tuple  # (token id, log-probability, text it showed, previous node or None)
