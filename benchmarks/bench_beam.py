@@ -64,14 +64,11 @@ def main() -> None:
         stepper = StepModel(model)
         greedy = SamplingConfig(temperature=0)
 
-        def run_greedy(n: int) -> None:
-            run_samples(model, tok, prime="a", length=n, config=greedy, seed=1, step_model=stepper)
-
-        def run_beam(n: int) -> None:
-            beam_search(model, tok, prime="a", length=n, width=args.width, step_model=stepper)
-
-        g = rate(run_greedy, args.length, args.repeats)
-        b = rate(run_beam, args.length, args.repeats)
+        common = dict(prime="a", step_model=stepper)
+        g = rate(
+            lambda n: run_samples(model, tok, length=n, config=greedy, seed=1, **common), args.length, args.repeats
+        )
+        b = rate(lambda n: beam_search(model, tok, length=n, width=args.width, **common), args.length, args.repeats)
         print(
             f"LSTM 1x{hidden}: greedy {g:,.0f} tok/s, beam {args.width} {b:,.0f} tok/s, "
             f"beam/greedy cost per token {g / b:.1f}x"
