@@ -176,6 +176,11 @@ def svg(path: Path, model, tokenizer, text: str, score: UnitScore, feature: str,
     )
 
 
+def _corpus_label(corpus: str) -> str:
+    """A file-name-safe label: a built-in name as is, a path by its stem."""
+    return Path(corpus).stem if ("/" in corpus or "." in corpus) else corpus
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default="python", help="corpus to train on and take held-out text from")
@@ -200,7 +205,7 @@ def main() -> None:
         path = train(
             args.corpus,
             args.minutes,
-            args.out / f"units-{args.corpus}-{stamp}.safetensors",
+            args.out / f"units-{_corpus_label(args.corpus)}-{stamp}.safetensors",
             args.seed,
             args.train_args.split(),
         )
@@ -240,7 +245,7 @@ def main() -> None:
         "trained": trained.to_json(),
         "random": random.to_json(),
     }
-    out_json = args.json or HERE / "results" / f"units-{args.corpus}-{stamp}.json"
+    out_json = args.json or HERE / "results" / f"units-{_corpus_label(args.corpus)}-{stamp}.json"
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(f"\nwrote {out_json}")
