@@ -206,6 +206,7 @@ def run_training(
     stop: threading.Event | None = None,
     log_jsonl: Path | None = None,
     tensorboard: Path | None = None,
+    init_from: Path | None = None,
 ):
     """Run the trainer once (the CLI and :func:`train` both come here); returns the DoneEvent.
 
@@ -223,7 +224,9 @@ def run_training(
             callback, log_jsonl=log_jsonl, tensorboard=tensorboard, append=resume is not None
         )
         try:
-            trainer = Trainer(config, corpus, out=out, resume=resume, callback=callback, explicit=explicit)
+            trainer = Trainer(
+                config, corpus, out=out, resume=resume, callback=callback, explicit=explicit, init_from=init_from
+            )
             for closer in closers:
                 closer.bind(trainer)
             return trainer.run(stop)
@@ -261,6 +264,7 @@ def train(
     log_jsonl: str | Path | None = None,
     tensorboard: str | Path | None = None,
     encoding: str = "utf-8",
+    init_from: str | Path | None = None,
     **options,
 ) -> Model:
     """Train on ``corpus`` (a path, a built-in corpus name, or a ``Corpus``) and load the result.
@@ -282,6 +286,7 @@ def train(
     kwargs: dict[str, Any] = dict(
         out=Path(out) if out else None,
         resume=Path(resume) if resume else None,
+        init_from=Path(init_from) if init_from else None,
         explicit=explicit,
         stop=stop,
         log_jsonl=Path(log_jsonl) if log_jsonl else None,

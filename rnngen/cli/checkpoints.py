@@ -99,6 +99,7 @@ def info(ckpt: Path, as_json: bool) -> None:
         "plan": kept.get("plan"),
         "history": valid_history(t),
         "diagnosis": diagnose(valid_history(t), t.get("unigram_loss")).to_json(),
+        "parent": t.get("parent") if isinstance(t.get("parent"), dict) else None,
         "malformed": malformed,
     }
     if as_json:
@@ -130,6 +131,9 @@ def info(ckpt: Path, as_json: bool) -> None:
             )
     if doc["history"]:
         echo(f"diagnosis    {doc['diagnosis']['text']}")
+    if doc["parent"] is not None:
+        p = doc["parent"]
+        echo(f"parent       {p.get('path')} (sha256 {str(p.get('sha256'))[:12]}..., {_shown(p.get('steps'))} steps)")
     if malformed:
         echo(f"malformed    {', '.join(malformed)} (training metadata that breaks its rules: shown as ? or left out)")
 

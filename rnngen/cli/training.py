@@ -88,6 +88,12 @@ TRAIN_OPTIONS = [
         "--resume", type=click.Path(path_type=Path), default=None, help="Continue training from this checkpoint."
     ),
     click.option(
+        "--init-from",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Fine-tune: start from this checkpoint's weights (fresh optimizer and schedule) on CORPUS; new characters or words grow the vocabulary.",
+    ),
+    click.option(
         "--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate and save every N steps."
     ),
     click.option(
@@ -139,7 +145,7 @@ TRAIN_OPTIONS = [
 
 
 # The train command's parameters that are not training options, and the one named differently.
-NOT_OPTIONS = ("corpus", "out", "resume", "encoding", "tui", "nproc", "log_jsonl", "tensorboard")
+NOT_OPTIONS = ("corpus", "out", "resume", "init_from", "encoding", "tui", "nproc", "log_jsonl", "tensorboard")
 OPTION_NAMES = {"time_spec": "time"}
 
 
@@ -168,6 +174,8 @@ def train(ctx: click.Context, **params) -> None:
     config, explicit = build_train_config(params, ctx)
     if params["patience"] is not None and params["nproc"] != 1:
         raise click.UsageError("--patience works with one process only (not with --nproc)")
+    if params["init_from"] is not None:
+        _check_init_from(params, config, explicit)
     if params["nproc"] != 1 and "WORLD_SIZE" not in os.environ:
         from rnngen.cli.launcher import launch_distributed
 
@@ -191,6 +199,7 @@ def train(ctx: click.Context, **params) -> None:
                 corpus,
                 out=params["out"],
                 resume=params["resume"],
+                init_from=params["init_from"],
                 callback=progress.handle,
                 explicit=explicit,
                 stop=stop,
@@ -212,3 +221,22 @@ def train(ctx: click.Context, **params) -> None:
             f"stopped early at step {done.step}: no new best validation loss in the last {config.patience} "
             f"evaluations; the best checkpoint is {done.best_path}"
         )
+
+
+def _check_init_from(params: dict, config, explicit: set[str]) -> None:
+    """--init-from's refusals, before anything is read or trained: one line, exit 2."""
+    from rnngen.cli.common import flag
+    from rnngen.errors import RnngenError
+    from rnngen.fine_tune import config_from_parent, load_parent
+
+    if params["resume"] is not None:
+        raise click.UsageError(
+            "give --init-from or --resume, not both (--resume continues a run, --init-from starts one)"
+        )
+    if params["nproc"] != 1 or params["tui"]:
+        raise click.UsageError("--init-from works in the plain one-process run (not with --nproc or --tui)")
+    try:
+        config_from_parent(config, explicit, load_parent(params["init_from"]))
+    except RnngenError as exc:
+        message = exc.render(flag)
+        raise click.UsageError(message if "--init-from" in message else f"--init-from: {message}") from None

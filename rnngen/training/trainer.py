@@ -26,8 +26,9 @@ from rnngen.checkpoint_lock import CheckpointLock, lock_checkpoint
 from rnngen.config import TrainConfig, chosen, merge_resume_config, validate_config
 from rnngen.corpus import Corpus
 from rnngen.data import StreamBatches, encode_range, plan_layout, token_counts
-from rnngen.errors import RnngenError
+from rnngen.errors import RnngenError, setting
 from rnngen.evaluation import EvalResult, evaluate
+from rnngen.fine_tune import config_from_parent, grow_tokenizer, load_parent, parent_record, transfer_weights
 from rnngen.history_diagnosis import unigram_loss
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
@@ -67,9 +68,13 @@ class Trainer:
         resume: Path | None = None,
         callback: Callback | None = None,
         explicit: set[str] | None = None,
+        init_from: Path | None = None,
     ):
         validate_config(config)
         self.resume_path = Path(resume) if resume else None
+        if init_from is not None and resume is not None:
+            raise RnngenError(f"give {setting('init_from')} or {setting('resume')}, not both")
+        self.init_from = Path(init_from) if init_from is not None else None
         # The checkpoint path is claimed first, before anything slow (loading, encoding): a
         # second run on the same path is refused at once, and holds nothing it could lose.
         self.out, self.checkpoint_lock = self._claim_out(out, corpus, config)
@@ -96,12 +101,24 @@ class Trainer:
         if resumed is not None:
             config = self._merge_resume_config(config, resumed.train.get("config", {}), explicit or set())
             self.tokenizer: Tokenizer = resumed.tokenizer
+        # --init-from: the parent's weights and shape, a fresh optimizer and clock (rnngen/fine_tune.py).
+        parent = load_parent(self.init_from) if self.init_from is not None else None
+        if parent is not None:
+            config = config_from_parent(config, explicit or set(), parent)
+        self.parent: object = resumed.train.get("parent") if resumed is not None else None
         text, cut, cacheable = training_texts(corpus, config)
         if not text[:cut].strip():
             raise RnngenError("the training part of the corpus is empty")
         # Big corpora: encode straight from the corpus text (no train/val copies); only
         # the compact ids are kept.
-        if resumed is None:
+        if parent is not None:
+            self.tokenizer, new_tokens = grow_tokenizer(parent.tokenizer, text, config.vocab_size)
+            if new_tokens:
+                shown = "".join(new_tokens[:20]) if config.level == "char" else " ".join(new_tokens[:10])
+                self.notes.append(f"{len(new_tokens)} token(s) new to the vocabulary: {shown!r}")
+            self.train_split = encode_range(self.tokenizer, text, 0, cut)
+            self.val_split = encode_range(self.tokenizer, text, cut, len(text))
+        elif resumed is None:
             self.tokenizer, self.train_split, self.val_split = encode_corpus(
                 corpus, config.level, cut, config.vocab_size, config.val_frac, text=text, cacheable=cacheable,
                 note=self.notes.append,
@@ -145,6 +162,10 @@ class Trainer:
             counts = token_counts(self.train_split.ids, self.tokenizer.vocab_size)
             self.model.init_output_bias(torch.from_numpy(counts))
             self.unigram_loss = unigram_loss(counts)
+        if parent is not None:
+            assert self.init_from is not None
+            transfer_weights(parent, self.model)  # new rows keep the bias set just above
+            self.parent = parent_record(self.init_from, parent)
         self.model = self.model.to(self.device)
         self.optimizer = self._make_optimizer()
         self.step = 0
@@ -391,6 +412,7 @@ class Trainer:
             "lr_scale": self.lr_scale,
             "history": self.history,
             "unigram_loss": self.unigram_loss,
+            "parent": self.parent,
             "config": self.config.to_json(),
             "plan": self.plan.to_json() if self.plan else self.saved_plan,
             "torch": torch.__version__,

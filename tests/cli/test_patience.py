@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
+from helpers.cli import run_cli
+
 from rnngen.checkpoint import load_checkpoint
-from tests.helpers.cli import run_cli
 
 # Random letters: nothing to learn beyond their frequencies, so the validation loss wanders
 # around the unigram loss and stops improving early.
@@ -55,7 +56,7 @@ def test_patience_zero_is_refused_with_exit_2(tmp_path):
     result = run_cli("train", corpus, *TINY_FAST, "--steps", 5, "--patience", 0, ok=False)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and "--patience" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "'--patience': 0 is not in the range" in lines[0]
 
 
 def test_patience_in_the_api_is_checked(tmp_path):
