@@ -20,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -37,11 +38,11 @@ VOCAB = "".join(chr(c) for c in range(48, 48 + 64)) + "\n"  # 65 characters, "a"
 
 
 def rate(fn, length: int, repeats: int) -> float:
-    fn(10)  # warm-up: TorchScript compiles on the first call
+    fn(length=10)  # warm-up: TorchScript compiles on the first call
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(length)
+        fn(length=length)
         times.append(time.perf_counter() - start)
     return length / statistics.median(times)
 
@@ -65,10 +66,8 @@ def main() -> None:
         greedy = SamplingConfig(temperature=0)
 
         common = dict(prime="a", step_model=stepper)
-        g = rate(
-            lambda n: run_samples(model, tok, length=n, config=greedy, seed=1, **common), args.length, args.repeats
-        )
-        b = rate(lambda n: beam_search(model, tok, length=n, width=args.width, **common), args.length, args.repeats)
+        g = rate(partial(run_samples, model, tok, config=greedy, seed=1, **common), args.length, args.repeats)
+        b = rate(partial(beam_search, model, tok, width=args.width, **common), args.length, args.repeats)
         print(
             f"LSTM 1x{hidden}: greedy {g:,.0f} tok/s, beam {args.width} {b:,.0f} tok/s, "
             f"beam/greedy cost per token {g / b:.1f}x"
