@@ -601,3 +601,23 @@ def stream_text(
             return
     if text := watcher.push(maker.finish()) + watcher.flush():
         yield text
+
+
+@torch.inference_mode()
+def token_records(model: RNNLanguageModel, tokenizer: Tokenizer, prime: str, ids: list[int]) -> list[TokenRecord]:
+    """Per-token records for a finished continuation (beam search keeps no distribution):
+    one fused pass over prime + tokens gives the model's probability and entropy at each."""
+    if not ids:
+        return []
+    prime_ids = encode_prime(tokenizer, prime)[0] if prime else start_ids(tokenizer)
+    if prime_ids.numel() == 0:
+        prime_ids = start_ids(tokenizer)
+    seq = torch.cat([prime_ids, torch.tensor(ids, dtype=torch.long)])
+    logits, _ = model.eval()(seq[None, :-1])
+    logp = torch.log_softmax(logits[0, len(prime_ids) - 1 :].float(), dim=-1)
+    chosen = logp.gather(1, torch.tensor(ids)[:, None]).squeeze(1).exp().tolist()
+    entropy = (-(logp.exp() * logp).nan_to_num().sum(-1)).tolist()
+    maker = PieceMaker(tokenizer, after=prime)
+    pieces = [maker.push(i) for i in ids]
+    pieces[-1] += maker.finish()
+    return [TokenRecord(i, t, p, h) for i, t, p, h in zip(ids, pieces, chosen, entropy)]

@@ -47,7 +47,7 @@ def eval_command(ckpt: Path, corpus: str, split: str, encoding: str, as_json: bo
     if split != "all":
         train_text, val_text = split_text(text, _saved_val_frac(loaded.train, ckpt))
         text = val_text if split == "val" else train_text
-    if loaded.tokenizer.level == "char":
+    if loaded.tokenizer.level == "char" and getattr(loaded.tokenizer, "unk_id", None) is None:  # else: read as <unk>
         unseen = sorted(set(text) - set(loaded.tokenizer.vocab))
         if unseen:
             raise RnngenError(

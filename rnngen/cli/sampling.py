@@ -88,6 +88,14 @@ def _read_prime_file(path: Path) -> str:
     "so not with --temp/--top-k/--top-p.",
 )
 @click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    help="jsonl: one JSON record per sample: text, seed, settings, and per token its text, id, the model's "
+    "probability for it (temperature 1) and the entropy in nats.",
+)
+@click.option(
     "--threads",
     type=int,
     default=None,
@@ -111,6 +119,7 @@ def sample(
     repetition_penalty: float | None,
     penalty_window: int,
     beam: int | None,
+    output_format: str,
     threads: int,
 ) -> None:
     """Generate text from a checkpoint, streaming it as it is made.
@@ -122,6 +131,7 @@ def sample(
       rnngen sample CKPT --num 4 --temp 0   # four greedy samples
       rnngen sample CKPT --prime-file start.txt --stop $'\\n\\n'   # one paragraph
       rnngen sample CKPT --beam 5 --num 3 --repetition-penalty 1.3
+      rnngen sample CKPT --format jsonl --num 2 --length 50 | jq .text
     """
     import torch
 
@@ -164,45 +174,74 @@ def sample(
     # A model can emit escape sequences (its corpus held them): a terminal is shown them, never obeys them.
     shown = visible_controls if is_terminal(out) else str
     penalty = (repetition_penalty, penalty_window) if repetition_penalty is not None else None
+    if seed is None and output_format == "jsonl" and beam is None:
+        import secrets
+
+        seed = secrets.randbelow(2**31)  # unseeded, but the record says how to repeat it
+    jsonl = output_format == "jsonl"
     if beam is not None:
         from rnngen.beam_search import beam_search
+        from rnngen.sampling import SampleResult, token_records
 
-        texts = [
-            b.text
-            for b in beam_search(
-                model,
-                tokenizer,
-                prime=prime,
-                length=length,
-                width=beam,
-                num=num,
-                stops=stops,
-                stop_keep=stop_keep,
-                penalty=penalty,
+        beams = beam_search(
+            model, tokenizer, prime=prime, length=length, width=beam, num=num,
+            stops=stops, stop_keep=stop_keep, penalty=penalty,
+        )  # fmt: skip
+        results = [
+            SampleResult(
+                b.text, seed, b.stopped, token_records(model, tokenizer, prime, b.ids) if jsonl else None, b.score
             )
+            for b in beams
         ]
-        _write_all(out, shown, texts)
-        return
-    from rnngen.sampling import run_samples
+    else:
+        from rnngen.sampling import run_samples
 
-    options = dict(prime=prime, length=length, config=config, seed=seed, num=num, stops=stops, stop_keep=stop_keep)
-    if num == 1:
-        out.write(shown(prime))
-        last_flush = [time.perf_counter()]
+        options = dict(prime=prime, length=length, config=config, seed=seed, num=num, stops=stops, stop_keep=stop_keep)
+        if num == 1 and not jsonl:
+            out.write(shown(prime))
+            last_flush = [time.perf_counter()]
 
-        def write(_row: int, piece: str) -> None:
-            out.write(shown(piece))
-            now = time.perf_counter()
-            if now - last_flush[0] > 0.05:
-                out.flush()
-                last_flush[0] = now
+            def write(_row: int, piece: str) -> None:
+                out.write(shown(piece))
+                now = time.perf_counter()
+                if now - last_flush[0] > 0.05:
+                    out.flush()
+                    last_flush[0] = now
 
-        run_samples(model, tokenizer, penalty=penalty, on_text=write, **options)  # type: ignore[arg-type]
-        out.write("\n")
+            run_samples(model, tokenizer, penalty=penalty, on_text=write, **options)  # type: ignore[arg-type]
+            out.write("\n")
+            out.flush()
+            return
+        results = run_samples(model, tokenizer, penalty=penalty, with_stats=jsonl, **options)  # type: ignore[arg-type]
+    if jsonl:
+        settings = dict(
+            checkpoint=str(ckpt), prime=prime, length=length, num=num,
+            temp=None if beam else temp, top_k=None if beam else top_k, top_p=None if beam else top_p,
+            stop=list(stops), stop_keep=stop_keep, repetition_penalty=repetition_penalty,
+            penalty_window=penalty_window if repetition_penalty is not None else None, beam=beam,
+        )  # fmt: skip
+        for i, result in enumerate(results):
+            out.write(_jsonl_record(i, result, settings) + "\n")
         out.flush()
         return
-    results = run_samples(model, tokenizer, penalty=penalty, **options)  # type: ignore[arg-type]
     _write_all(out, shown, [r.text for r in results])
+
+
+def _jsonl_record(index: int, result, settings: dict) -> str:
+    """One sample as one JSON line: probabilities are the model's (temperature 1), entropy in nats."""
+    import json
+
+    from rnngen.terminal_text import json_escape_controls
+
+    record: dict = {"index": index, "seed": result.seed, "text": result.text, "stopped": result.stopped}
+    if result.score is not None:
+        record["mean_logprob_nats"] = result.score
+    record["settings"] = settings
+    record["tokens"] = [
+        {"token": t.text, "id": t.id, "prob": t.prob, "entropy_nats": t.entropy_nats} for t in result.tokens or []
+    ]
+    # DEL and C1 controls as \u escapes: the same JSON, safe on a terminal.
+    return json_escape_controls(json.dumps(record, ensure_ascii=False))
 
 
 def _write_all(out, shown, texts: list[str]) -> None:

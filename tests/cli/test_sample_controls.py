@@ -1,5 +1,7 @@
 """Issue 13, `rnngen sample`: --stop, --prime-file, --repetition-penalty, --beam (and their bad values)."""
 
+import math
+
 import pytest
 from helpers.cli import run_cli
 
@@ -88,6 +90,7 @@ def test_beam_gives_the_n_best_beams_deterministically(char_ckpt):
         (["--prime-file", "{d}/empty.txt"], "empty"),
         (["--prime-file", "{d}"], "folder"),
         (["--prime-file", "{d}/ok.txt", "--prime", "x"], "not both"),
+        (["--format", "xml"], "--format"),
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(char_ckpt, tmp_path, args, match):
@@ -100,3 +103,55 @@ def test_bad_values_are_one_line_and_exit_2(char_ckpt, tmp_path, args, match):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and match in lines[0], result.stderr
     assert result.stdout == ""
+
+
+def test_jsonl_records_parse_and_match_the_model(char_ckpt):
+    import json
+
+    import torch
+
+    from rnngen.checkpoint import load_checkpoint
+    from rnngen.sampling import SamplingConfig, next_token_probs
+
+    out = _sample(char_ckpt, "--format", "jsonl", "--num", "3", "--length", "40", "--seed", "4", "--prime", "All",
+                  "--stop", "\n\n", "--temp", "0.9")  # fmt: skip
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["index"] for r in records] == [0, 1, 2]
+    loaded = load_checkpoint(char_ckpt, with_training_state=False)
+    model, tok = loaded.build_model().eval(), loaded.tokenizer
+    for r in records:
+        assert r["seed"] == 4 and r["settings"]["temp"] == 0.9 and r["settings"]["stop"] == ["\n\n"]
+        assert r["text"].startswith("All")
+        ids = tok.encode(r["text"]).tolist()
+        tokens = r["tokens"]
+        assert [t["id"] for t in tokens][: len(ids) - 3] == ids[3:]
+        with torch.no_grad():
+            logits, _ = model(torch.tensor([ids[:3] + [t["id"] for t in tokens]]))
+        probs = next_token_probs(logits[0], SamplingConfig(temperature=1.0))
+        for k, t in enumerate(tokens):
+            p = probs[2 + k]
+            assert t["prob"] == pytest.approx(float(p[t["id"]]), abs=1e-5)
+            assert t["entropy_nats"] == pytest.approx(float(-(p * p.log()).sum()), abs=1e-4)
+    again = [json.loads(line) for line in _sample(char_ckpt, "--format", "jsonl", "--num", "3", "--length", "40",
+             "--seed", "4", "--prime", "All", "--stop", "\n\n", "--temp", "0.9").splitlines()]  # fmt: skip
+    assert again == records
+
+
+def test_jsonl_without_a_seed_records_one_that_repeats_it(char_ckpt):
+    import json
+
+    first = json.loads(_sample(char_ckpt, "--format", "jsonl", "--length", "30"))
+    again = json.loads(_sample(char_ckpt, "--format", "jsonl", "--length", "30", "--seed", str(first["seed"])))
+    assert again["text"] == first["text"]
+
+
+def test_jsonl_for_beams_gives_their_scores(char_ckpt):
+    import json
+
+    records = [json.loads(x) for x in _sample(char_ckpt, "--format", "jsonl", "--beam", "3", "--num", "2",
+                                               "--length", "20").splitlines()]  # fmt: skip
+    assert len(records) == 2 and records[0]["settings"]["beam"] == 3 and records[0]["settings"]["temp"] is None
+    for r in records:
+        mean = sum(math.log(t["prob"]) for t in r["tokens"]) / len(r["tokens"])
+        assert r["mean_logprob_nats"] == pytest.approx(mean, abs=1e-4)
+    assert records[0]["mean_logprob_nats"] >= records[1]["mean_logprob_nats"]
