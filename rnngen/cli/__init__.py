@@ -2,6 +2,7 @@
 
     training.py     train (and the torchrun relaunch of ``train --nproc``: launcher.py)
     sampling.py     sample
+    novelty.py      novelty (and sample --novelty's report)
     checkpoints.py  eval, info
     corpora.py      corpus list | get
     inspection.py   inspect, tui
@@ -18,7 +19,17 @@ import sys
 
 import click
 
-from rnngen.cli import checkpoints, comparison, corpora, inspection, plot_export, sampling, training, unit_ranking
+from rnngen.cli import (
+    checkpoints,
+    comparison,
+    corpora,
+    inspection,
+    novelty,
+    plot_export,
+    sampling,
+    training,
+    unit_ranking,
+)
 from rnngen.cli.common import echo, flag
 from rnngen.errors import RnngenError
 
@@ -60,6 +71,7 @@ def cli() -> None:
 for _command in (
     training.train,
     sampling.sample,
+    novelty.novelty,
     checkpoints.eval_command,
     checkpoints.info,
     corpora.corpus,
