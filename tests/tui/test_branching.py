@@ -78,6 +78,9 @@ def test_choosing_the_second_candidate_branches_and_backspace_restores(tmp_path)
             assert s.doc[t].prob == prob and not s.doc[t].prompt
             assert len(after_ids) == len(before_ids)  # the same n new tokens in all
             assert s.cursor == t and s.choice is None and len(s.branches) == 1
+            assert "(chosen)" in bars.header and s.chosen_positions() == {t}
+            underlined = [i for i, st in enumerate(app.query_one("#sample-text").token_styles) if st and st.underline]
+            assert underlined == [t]
             fresh = assert_record_is_a_fresh_inspection(app)
             # The hidden view draws the branch's states.
             await pilot.press("2")
@@ -102,11 +105,15 @@ def test_branches_stack_and_backspace_then_drops_sampled_tokens_only(tmp_path):
             await settle(pilot)
             s = app.state
             texts = [ids_of(app)]
-            for back in (30, 12):  # a branch, then a branch inside the branch, further left
+            last = len(texts[0]) - 1
+            # A branch, a branch inside it (after its choice: both choices stay in the text),
+            # then one further left that cuts both off.
+            for back, chosen in ((30, {last - 30}), (12, {last - 30, last - 12}), (35, {last - 35})):
                 await pilot.press("end", *["left"] * back, "j", "j", "j", "k", "enter")
                 await settle(pilot)
                 texts.append(ids_of(app))
                 assert texts[-1] != texts[-2] and len(s.branches) == len(texts) - 1
+                assert s.cursor == last - back and s.chosen_positions() == chosen
             assert_record_is_a_fresh_inspection(app)
             for expected in reversed(texts[:-1]):
                 await pilot.press("backspace")
@@ -186,5 +193,17 @@ def test_snapshot_sample_view_choosing_a_candidate(snap_compare, tmp_path):
     async def before(pilot):
         await settle(pilot)
         await pilot.press("left", "left", "left", "j", "j")
+
+    assert snap_compare(make_app(path), terminal_size=(80, 24), run_before=before)
+
+
+def test_snapshot_sample_view_after_a_branch(snap_compare, tmp_path):
+    """The chosen token is underlined in the text and its panel says "(chosen)"."""
+    path = save_tiny(tmp_path / "tiny-lstm.safetensors", "lstm")
+
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press(*["left"] * 8, "j", "j", "enter")
+        await settle(pilot)
 
     assert snap_compare(make_app(path), terminal_size=(80, 24), run_before=before)

@@ -226,6 +226,16 @@ class InspectorState:
         sampled_so_far = sum(not s.prompt for s in self.doc)
         return [s.token_id for s in self.doc], max(0, self.sampled.length - sampled_so_far)
 
+    def chosen_positions(self) -> set[int]:
+        """The tokens of the text that were chosen by hand: a branch's token is still in
+        the text unless a later branch (or a step back) cut the text before it."""
+        out: set[int] = set()
+        for k, branch in enumerate(self.branches):
+            later = self.branches[k + 1 :]
+            if branch.cursor < len(self.doc) and all(b.cursor > branch.cursor for b in later):
+                out.add(branch.cursor)
+        return out
+
     def step_back(self) -> bool:
         """Undo the last branch (its text and cursor come back); with none left, drop the
         last sampled token. False when there is nothing to step back to."""

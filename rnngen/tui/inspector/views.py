@@ -171,14 +171,18 @@ class SampleView(View):
             legend.update("")
             return
         unit_values = state.unit_values_for_doc() if state.colour_by == "unit" else None
-        styles = []
+        chosen = state.chosen_positions()
+        styles: list[Style | None] = []
         for i, step in enumerate(state.doc):
             if unit_values is not None:
                 v = unit_values[i]
-                styles.append(None if v is None else bg_style(activation_rgb(v, state.unit_scale())))
+                style = None if v is None else bg_style(activation_rgb(v, state.unit_scale()))
             else:
                 rgb = prob_rgb(step.prob)
-                styles.append(None if rgb is None else bg_style(rgb))
+                style = None if rgb is None else bg_style(rgb)
+            if i in chosen:  # a branch point: underlined, so the choices made stay visible
+                style = (style or Style()) + Style(underline=True)
+            styles.append(style)
         text.set_data(
             state.pieces,
             styles,
@@ -205,7 +209,7 @@ class SampleView(View):
             bars.set_data([], header=where, note="the first token: nothing predicts it")
             return
         candidates = [Candidate(tok.token_text(i), p, sp, i == step.token_id) for i, p, sp in state.candidates_at(t)]
-        kind = "prompt" if step.prompt else "sampled"
+        kind = "prompt" if step.prompt else "chosen" if t in chosen else "sampled"
         if step.prompt:
             note = ""
         elif state.choice is None:
