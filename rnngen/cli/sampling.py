@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,15 @@ def _read_prime_file(path: Path) -> str:
     "probability for it (temperature 1) and the entropy in nats.",
 )
 @click.option(
+    "--out",
+    "out_path",
+    type=click.Path(),  # a str: pathlib would drop the trailing / that asks for a folder
+    default=None,
+    help="Also write the samples to this new file (separated by lines of ---), or, for a folder (an existing one "
+    "or a name ending in /), one new file per sample named by the seed. Never overwrites.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="With --out: write only the file(s), nothing on stdout.")
+@click.option(
     "--threads",
     type=int,
     default=None,
@@ -120,6 +130,8 @@ def sample(
     penalty_window: int,
     beam: int | None,
     output_format: str,
+    out_path: str | None,
+    quiet: bool,
     threads: int,
 ) -> None:
     """Generate text from a checkpoint, streaming it as it is made.
@@ -132,6 +144,7 @@ def sample(
       rnngen sample CKPT --prime-file start.txt --stop $'\\n\\n'   # one paragraph
       rnngen sample CKPT --beam 5 --num 3 --repetition-penalty 1.3
       rnngen sample CKPT --format jsonl --num 2 --length 50 | jq .text
+      rnngen sample CKPT --num 8 --out samples/ --quiet   # samples/sample-seed<N>-1.txt ...
     """
     import torch
 
@@ -148,6 +161,14 @@ def sample(
             raise click.UsageError(f"--beam is a deterministic search; it takes no {'/'.join(typed)}")
         if num > beam:
             raise click.BadParameter(f"with --beam {beam} at most {beam} (the best beams)", ctx, param_hint="'--num'")
+    if quiet and out_path is None:
+        raise click.UsageError("--quiet needs --out (else there is nothing to show)")
+    jsonl = output_format == "jsonl"
+    if seed is None and (jsonl or out_path is not None) and beam is None:
+        import secrets
+
+        seed = secrets.randbelow(2**31)  # unseeded, but the record and the file name say how to repeat it
+    targets = _out_targets(out_path, num, seed, ".jsonl" if jsonl else ".txt") if out_path is not None else []
     if given(ctx, "penalty_window") and repetition_penalty is None:
         raise click.UsageError("--penalty-window needs --repetition-penalty")
     if stop_keep and not stops:
@@ -174,11 +195,6 @@ def sample(
     # A model can emit escape sequences (its corpus held them): a terminal is shown them, never obeys them.
     shown = visible_controls if is_terminal(out) else str
     penalty = (repetition_penalty, penalty_window) if repetition_penalty is not None else None
-    if seed is None and output_format == "jsonl" and beam is None:
-        import secrets
-
-        seed = secrets.randbelow(2**31)  # unseeded, but the record says how to repeat it
-    jsonl = output_format == "jsonl"
     if beam is not None:
         from rnngen.beam_search import beam_search
         from rnngen.sampling import SampleResult, token_records
@@ -197,7 +213,7 @@ def sample(
         from rnngen.sampling import run_samples
 
         options = dict(prime=prime, length=length, config=config, seed=seed, num=num, stops=stops, stop_keep=stop_keep)
-        if num == 1 and not jsonl:
+        if num == 1 and not jsonl and not quiet:
             out.write(shown(prime))
             last_flush = [time.perf_counter()]
 
@@ -208,9 +224,10 @@ def sample(
                     out.flush()
                     last_flush[0] = now
 
-            run_samples(model, tokenizer, penalty=penalty, on_text=write, **options)  # type: ignore[arg-type]
+            results = run_samples(model, tokenizer, penalty=penalty, on_text=write, **options)  # type: ignore[arg-type]
             out.write("\n")
             out.flush()
+            _write_files(targets, [r.text for r in results], output_format)
             return
         results = run_samples(model, tokenizer, penalty=penalty, with_stats=jsonl, **options)  # type: ignore[arg-type]
     if jsonl:
@@ -220,11 +237,81 @@ def sample(
             stop=list(stops), stop_keep=stop_keep, repetition_penalty=repetition_penalty,
             penalty_window=penalty_window if repetition_penalty is not None else None, beam=beam,
         )  # fmt: skip
-        for i, result in enumerate(results):
-            out.write(_jsonl_record(i, result, settings) + "\n")
-        out.flush()
+        documents = [_jsonl_record(i, result, settings) for i, result in enumerate(results)]
+        if not quiet:
+            out.write("".join(d + "\n" for d in documents))
+            out.flush()
+    else:
+        documents = [r.text for r in results]
+        if not quiet:
+            _write_all(out, shown, documents)
+    _write_files(targets, documents, output_format)
+
+
+def _out_targets(given_path: str, num: int, seed: int | None, ext: str) -> list[Path]:
+    """The file(s) --out will create, refused (exit 2) if any exists: nothing is overwritten."""
+    hint = "'--out'"
+    out_path = Path(given_path)
+    if given_path.endswith(("/", os.sep)) or out_path.is_dir():
+        if out_path.exists() and not out_path.is_dir():
+            raise click.BadParameter(f"{out_path} is a file, not a folder", param_hint=hint)
+        name = f"seed{seed}" if seed is not None else "beam"
+        targets = [out_path / f"sample-{name}-{i + 1}{ext}" for i in range(num)]
+    else:
+        if not out_path.parent.is_dir():
+            raise click.BadParameter(f"folder {out_path.parent} does not exist", param_hint=hint)
+        targets = [out_path]
+    for target in targets:
+        if target.exists() or target.is_symlink():
+            raise click.BadParameter(
+                f"{target} already exists and rnngen never overwrites a file; give a new name", param_hint=hint
+            )
+    return targets
+
+
+def _write_files(targets: list[Path], documents: list[str], output_format: str) -> None:
+    """One file for all samples (text: separated by lines of ---; jsonl: one line each), or one per sample."""
+    if not targets:
         return
-    _write_all(out, shown, [r.text for r in results])
+    end = "\n"
+    if len(targets) == 1:
+        joined = "".join(d + end for d in documents) if output_format == "jsonl" else "\n---\n".join(documents) + end
+        contents = [joined]
+    else:
+        contents = [d + end for d in documents]
+    try:
+        targets[0].parent.mkdir(parents=True, exist_ok=True)  # --out new-folder/
+    except OSError as e:
+        raise RnngenError(f"cannot create folder {targets[0].parent}: {e.strerror or e}") from None
+    for target, text in zip(targets, contents):
+        _create_new(target, text.encode("utf-8"))
+
+
+def _create_new(target: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``target`` whole or not at all, never replacing one that
+    appeared meanwhile: a temporary file (atomic_files) hard-linked to the name, which fails if it exists."""
+    from rnngen.atomic_files import create_exclusive, write_atomically
+
+    tmp, fd = create_exclusive(target)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise RnngenError(
+                f"{target} appeared while sampling; nothing was overwritten, the samples were not saved"
+            ) from None
+        except OSError:  # a filesystem without hard links: the check above is all we have
+            if target.exists():
+                raise RnngenError(f"{target} appeared while sampling; nothing was overwritten") from None
+            write_atomically(target, data)
+    except OSError as e:
+        raise RnngenError(f"cannot write {target}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _jsonl_record(index: int, result, settings: dict) -> str:

@@ -91,6 +91,9 @@ def test_beam_gives_the_n_best_beams_deterministically(char_ckpt):
         (["--prime-file", "{d}"], "folder"),
         (["--prime-file", "{d}/ok.txt", "--prime", "x"], "not both"),
         (["--format", "xml"], "--format"),
+        (["--quiet"], "--quiet needs --out"),
+        (["--out", "{d}/no/such/folder.txt"], "does not exist"),
+        (["--out", "{d}/ok.txt/"], "not a folder"),
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(char_ckpt, tmp_path, args, match):
@@ -155,3 +158,50 @@ def test_jsonl_for_beams_gives_their_scores(char_ckpt):
         mean = sum(math.log(t["prob"]) for t in r["tokens"]) / len(r["tokens"])
         assert r["mean_logprob_nats"] == pytest.approx(mean, abs=1e-4)
     assert records[0]["mean_logprob_nats"] >= records[1]["mean_logprob_nats"]
+
+
+def test_out_writes_one_file_with_rules_and_still_shows_the_samples(char_ckpt, tmp_path):
+    target = tmp_path / "s.txt"
+    shown = _samples(char_ckpt, "--num", "3", "--length", "20", "--seed", "2", "--out", target)
+    assert target.read_text() == "\n---\n".join(shown) + "\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.txt"]  # no temporary file left
+
+
+def test_out_folder_gets_one_file_per_sample_named_by_the_seed(char_ckpt, tmp_path):
+    folder = tmp_path / "new"
+    out = _sample(char_ckpt, "--num", "2", "--length", "20", "--seed", "7", "--out", f"{folder}/", "--quiet")
+    assert out == ""
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["sample-seed7-1.txt", "sample-seed7-2.txt"]
+    shown = _samples(char_ckpt, "--num", "2", "--length", "20", "--seed", "7")
+    assert [(folder / n).read_text() for n in names] == [s + "\n" for s in shown]
+    # An existing folder needs no trailing slash; without --seed the chosen seed is in the name.
+    _sample(char_ckpt, "--num", "1", "--length", "5", "--out", folder, "--format", "jsonl", "-q")
+    (jsonl,) = [p for p in folder.iterdir() if p.suffix == ".jsonl"]
+    import json
+
+    seed = json.loads(jsonl.read_text())["seed"]
+    assert jsonl.name == f"sample-seed{seed}-1.jsonl"
+
+
+@pytest.mark.parametrize("existing", ["file", "sample-file", "symlink"])
+def test_out_never_overwrites(char_ckpt, tmp_path, existing):
+    target = tmp_path / "s.txt"
+    if existing == "symlink":
+        (tmp_path / "precious.txt").write_text("precious")
+        target.symlink_to(tmp_path / "precious.txt")
+    else:
+        _sample(char_ckpt, "--length", "5", "--out", target) if existing == "sample-file" else target.write_text("mine")
+    before = target.read_text()
+    result = run_cli("sample", char_ckpt, "--length", "5", "--out", target, ok=False)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error:") and "never overwrites" in result.stderr
+    assert target.read_text() == before
+    folder_file = tmp_path / "d" / "sample-seed3-2.txt"
+    folder_file.parent.mkdir()
+    folder_file.write_text("mine")
+    result = run_cli(
+        "sample", char_ckpt, "--length", "5", "--num", "2", "--seed", "3", "--out", folder_file.parent, ok=False
+    )
+    assert result.exit_code == 2 and folder_file.read_text() == "mine"
+    assert sorted(p.name for p in folder_file.parent.iterdir()) == ["sample-seed3-2.txt"]  # nothing half-written
