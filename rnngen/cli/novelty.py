@@ -43,6 +43,18 @@ def print_reports(samples: list[str], reports: list, *, as_json: bool, err: bool
         echo(f"  copied: {report.copied_share:.1%} of the sample in stretches of {report.threshold} or more", err=err)
 
 
+def novelty_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    """``sample --novelty CORPUS``: the corpus indexed while the options are read (a bad one: exit 2)."""
+    return None if value is None else corpus_index(value, option="--novelty")
+
+
+def report_novelty(index, texts: list[str], *, level: str, as_json: bool) -> None:
+    """``sample --novelty``'s report, on stderr so stdout keeps only the samples."""
+    min_words = 5 if level == "word" else None
+    reports = [index.check(text, min_words=min_words) for text in texts]
+    print_reports(texts, reports, as_json=as_json, err=True)
+
+
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("corpus")
