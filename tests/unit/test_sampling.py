@@ -51,6 +51,28 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert next_token_probs(KNOWN, SamplingConfig(top_p=0.01))[0].tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
+def test_top_k_then_top_p_on_what_top_k_kept():
+    # p = [0.5, 0.25, 0.15, 0.1]. top-k 3 keeps [0.5, 0.25, 0.15] / 0.9 = [5/9, 5/18, 1/6]; top-p 0.8 on
+    # that: the mass before the third is 5/9 + 5/18 = 0.83 >= 0.8, so two stay: [2/3, 1/3, 0, 0]. (top-p
+    # on the raw distribution would keep three: 0.5 + 0.25 = 0.75 < 0.8.)
+    both = next_token_probs(KNOWN, SamplingConfig(top_k=3, top_p=0.8))[0]
+    assert torch.allclose(both, torch.tensor([2 / 3, 1 / 3, 0.0, 0.0]), atol=1e-6)
+    # Each filter alone would keep three tokens here; together only two.
+    assert (next_token_probs(KNOWN, SamplingConfig(top_k=3))[0] > 0).sum() == 3
+    assert (next_token_probs(KNOWN, SamplingConfig(top_p=0.8))[0] > 0).sum() == 3
+    # The tighter filter wins: top-k 2 under a loose p, a tight p under a loose k.
+    assert torch.allclose(
+        next_token_probs(KNOWN, SamplingConfig(top_k=2, top_p=0.99))[0], torch.tensor([2 / 3, 1 / 3, 0.0, 0.0])
+    )
+    assert next_token_probs(KNOWN, SamplingConfig(top_k=3, top_p=0.3))[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+    # Temperature comes first: at T=2 the shares are p^(1/2) renormalised, top-k 3 gives [0.444, 0.314, 0.243],
+    # and the mass before the third is 0.757 < 0.8: the same k and p now keep three.
+    root = torch.tensor([0.5, 0.25, 0.15, 0.1]).sqrt()
+    top3 = root[:3] / root[:3].sum()
+    hot = next_token_probs(KNOWN, SamplingConfig(temperature=2.0, top_k=3, top_p=0.8))[0]
+    assert torch.allclose(hot, torch.cat([top3, torch.zeros(1)]), atol=1e-6)
+
+
 def test_sampled_frequencies_follow_the_filtered_distribution():
     gen = torch.Generator().manual_seed(0)
     logits = KNOWN.expand(20000, 4)
@@ -126,7 +148,8 @@ def test_greedy_sample_follows_argmax_of_the_fused_model():
 
 
 @pytest.mark.parametrize("config", [SamplingConfig(), SamplingConfig(temperature=0.5), SamplingConfig(top_k=2),
-                                    SamplingConfig(top_p=0.7), SamplingConfig(temperature=1.5, top_k=3)])
+                                    SamplingConfig(top_p=0.7), SamplingConfig(temperature=1.5, top_k=3),
+                                    SamplingConfig(top_k=3, top_p=0.8)])
 def test_gumbel_choice_draws_from_the_filtered_distribution(config):
     """The fast sampler's Gumbel-max draws follow next_token_probs, filters included."""
     from rnngen.sampling import _gumbel, choose_with_noise
