@@ -120,7 +120,13 @@ class Trainer:
             self.val_split = encode_range(self.tokenizer, text, cut, len(text))
         elif resumed is None:
             self.tokenizer, self.train_split, self.val_split = encode_corpus(
-                corpus, config.level, cut, config.vocab_size, config.val_frac, text=text, cacheable=cacheable,
+                corpus,
+                config.level,
+                cut,
+                config.vocab_size,
+                config.val_frac,
+                text=text,
+                cacheable=cacheable,
                 note=self.notes.append,
             )
         else:
