@@ -42,15 +42,14 @@ def build_suffix_array(text: str) -> np.ndarray:
     del raw, present, lut
     # The first sort is by the first `width` characters packed into one int64.
     width = max(1, int(62 // math.log2(base + 1)))
-    key = np.zeros(n, dtype=np.int64)
-    for j in range(width):
-        shifted = np.zeros(n, dtype=np.int64)
+    key = codes.copy()
+    for j in range(1, width):  # in place: key = key * base + (the character j places on, or 0)
+        key *= base
         if j < n:
-            shifted[: n - j] = codes[j:]
-        key = key * base + shifted
+            key[: n - j] += codes[j:]
     sa = np.argsort(key)  # equal keys are one group, ordered by the rounds below
     sorted_key = key[sa]
-    del key, shifted, codes
+    del key, codes
     positions = np.arange(n, dtype=np.int64)
     boundary = np.empty(n, dtype=bool)
     boundary[0] = True
