@@ -19,6 +19,7 @@ from typing import TypeGuard
 import torch
 
 from rnngen.checkpoint import OPTIM_PREFIX, Checkpoint
+from rnngen.config import TrainConfig
 from rnngen.errors import RnngenError
 
 STATE_PREFIX = "train.state."
@@ -89,6 +90,19 @@ class Progress:
     lr_scale: float
     history: list[dict]
     plan: dict | None
+
+
+def check_resumed_shape(config: TrainConfig, ckpt: Checkpoint) -> None:
+    """The resumed run's settings describe the checkpoint's own network. Checked before any
+    model is built from the settings, which a forger could make enormous (hidden 2**40)."""
+    model = ckpt.model_config
+    for name in ("cell", "layers", "hidden", "embed", "tie"):
+        mine, theirs = getattr(config, name), getattr(model, name)
+        if mine != theirs:
+            shown = str(mine) if len(str(mine)) <= 40 else str(mine)[:37] + "..."
+            raise RnngenError(
+                f"checkpoint {ckpt.path}: its training settings say {name} {shown} but its model has {theirs}"
+            )
 
 
 def read_progress(ckpt: Checkpoint) -> Progress:

@@ -33,6 +33,7 @@ from rnngen.history_diagnosis import unigram_loss
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
 from rnngen.resume_state import (
+    check_resumed_shape,
     optimizer_step_count,
     read_progress,
     restore_hidden_state,
@@ -100,6 +101,7 @@ class Trainer:
 
         if resumed is not None:
             config = self._merge_resume_config(config, resumed.train.get("config", {}), explicit or set())
+            check_resumed_shape(config, resumed)
             self.tokenizer: Tokenizer = resumed.tokenizer
         # --init-from: the parent's weights and shape, a fresh optimizer and clock (rnngen/fine_tune.py).
         parent = load_parent(self.init_from) if self.init_from is not None else None

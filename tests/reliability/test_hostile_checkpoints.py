@@ -271,6 +271,9 @@ RESUME_CASES = {
     "bad_schedule": ({"config": {"schedule": "zigzag"}}, "schedule"),
     "bad_weight_decay": ({"config": {"weight_decay": -3}}, "weight-decay"),
     "config_not_a_dict": ({"config": ["lr"]}, "config"),
+    # Checked before a model is built from the settings: 2**40 units would be allocated first.
+    "huge_hidden": ({"config": {"hidden": 2**40}}, "hidden"),
+    "other_cell": ({"config": {"cell": "gru"}}, "cell"),
     "step_list": ({"step": [1]}, "step"),
     "tokens_seen_text": ({"tokens_seen": "many"}, "tokens_seen"),
     "elapsed_dict": ({"elapsed_s": {}}, "elapsed_s"),
