@@ -94,16 +94,27 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     kernels run in bf16 (on AMX CPUs that is 2-3x the fp32 throughput).
     """
     if precision == "fp32":
-        return None
+        return None  # asks the hardware nothing
+    return precision_dtype(precision, device.type, bf16_supported(device))
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 fast: AMX or AVX512-BF16 on a CPU, bf16 on a CUDA GPU."""
     if device.type == "cuda":
-        supported = torch.cuda.is_bf16_supported()
-    else:
-        cpu = getattr(torch, "cpu", None)
-        supported = any(
-            getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-        )
+        return bool(torch.cuda.is_bf16_supported())
+    cpu = getattr(torch, "cpu", None)
+    return any(
+        getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    )
+
+
+def precision_dtype(precision: str, device_type: str, supported: bool) -> torch.dtype | None:
+    """The autocast dtype for ``--precision`` given what the hardware probe found: fp32 never
+    autocasts, auto uses bf16 where it is supported, bf16 is refused in one line where it is not."""
+    if precision == "fp32":
+        return None
     if precision == "bf16" and not supported:
-        raise RnngenError(f"{setting('precision')} bf16 is not supported on this {device.type.upper()}")
+        raise RnngenError(f"{setting('precision')} bf16 is not supported on this {device_type.upper()}")
     return torch.bfloat16 if supported else None
 
 
