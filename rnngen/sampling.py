@@ -523,6 +523,7 @@ def run_samples(
     with_stats: bool = False,
     step_model: StepModel | None = None,
     on_text: Callable[[int, str], None] | None = None,
+    on_token: Callable[[int, TokenRecord], None] | None = None,
 ) -> list[SampleResult]:
     """``num`` samples, each ending at its first stop text (or after ``length`` tokens).
 
@@ -558,6 +559,8 @@ def run_samples(
             if with_stats and stats is not None:
                 prob, ent = stats[j].tolist()
                 records[row].append(TokenRecord(token_id, piece, prob, ent))
+                if on_token is not None:  # before its text is shown (``with_stats`` only)
+                    on_token(row, records[row][-1])
             show(row, watchers[row].push(piece))
             if watchers[row].stopped:
                 run.finish(row)

@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from rnngen.cli.common import echo, flag, given
-from rnngen.cli.novelty import novelty_option, report_novelty
 from rnngen.errors import RnngenError
 from rnngen.terminal_text import is_terminal, visible_controls
 
@@ -105,6 +104,12 @@ def _read_prime_file(path: Path) -> str:
     help="Also write the samples to this new file (separated by lines of ---), or, for a folder (an existing one "
     "or a name ending in /), one new file per sample named by the seed. Never overwrites.",
 )
+@click.option(
+    "--color",
+    is_flag=True,
+    help="On a terminal, shade each new token by the probability the model gave it: red (unlikely), orange, "
+    "yellow, plain (likely). Off when stdout is not a terminal or NO_COLOR is set.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="With --out: write only the file(s), nothing on stdout.")
 @click.option(
     "--threads",
@@ -112,13 +117,6 @@ def _read_prime_file(path: Path) -> str:
     default=None,
     show_default="all cores",
     help="CPU threads; batch-1 sampling of big models is memory-bound and gains from several cores.",
-)
-@click.option(
-    "--novelty",
-    metavar="CORPUS",
-    default=None,
-    callback=novelty_option,
-    help="Copy check: report, on stderr, each sample's longest stretch shared with CORPUS and its copied share.",
 )
 @click.pass_context
 def sample(
@@ -140,8 +138,8 @@ def sample(
     output_format: str,
     out_path: str | None,
     quiet: bool,
+    color: bool,
     threads: int,
-    novelty,
 ) -> None:
     """Generate text from a checkpoint, streaming it as it is made.
 
@@ -204,6 +202,8 @@ def sample(
     # A model can emit escape sequences (its corpus held them): a terminal is shown them, never obeys them.
     shown = visible_controls if is_terminal(out) else str
     penalty = (repetition_penalty, penalty_window) if repetition_penalty is not None else None
+    # Colour only where someone looks at it: a terminal, and not when NO_COLOR asks for none.
+    shade = color and not jsonl and not quiet and is_terminal(out) and not os.environ.get("NO_COLOR")
     if beam is not None:
         from rnngen.beam_search import beam_search
         from rnngen.sampling import SampleResult, token_records
@@ -214,7 +214,11 @@ def sample(
         )  # fmt: skip
         results = [
             SampleResult(
-                b.text, seed, b.stopped, token_records(model, tokenizer, prime, b.ids) if jsonl else None, b.score
+                b.text,
+                seed,
+                b.stopped,
+                token_records(model, tokenizer, prime, b.ids) if jsonl or shade else None,
+                b.score,
             )
             for b in beams
         ]
@@ -225,22 +229,24 @@ def sample(
         if num == 1 and not jsonl and not quiet:
             out.write(shown(prime))
             last_flush = [time.perf_counter()]
+            painter = _Painter()
 
             def write(_row: int, piece: str) -> None:
-                out.write(shown(piece))
+                out.write(painter.paint(piece) if shade else shown(piece))
                 now = time.perf_counter()
                 if now - last_flush[0] > 0.05:
                     out.flush()
                     last_flush[0] = now
 
-            results = run_samples(model, tokenizer, penalty=penalty, on_text=write, **options)  # type: ignore[arg-type]
+            results = run_samples(
+                model, tokenizer, penalty=penalty, on_text=write, with_stats=shade,
+                on_token=(lambda _row, record: painter.add(record)) if shade else None, **options,
+            )  # type: ignore[arg-type]  # fmt: skip
             out.write("\n")
             out.flush()
             _write_files(targets, [r.text for r in results], output_format)
-            if novelty is not None:  # the copy check (rnngen/cli/novelty.py)
-                report_novelty(novelty, [r.text for r in results], level=tokenizer.level, as_json=jsonl)
             return
-        results = run_samples(model, tokenizer, penalty=penalty, with_stats=jsonl, **options)  # type: ignore[arg-type]
+        results = run_samples(model, tokenizer, penalty=penalty, with_stats=jsonl or shade, **options)  # type: ignore[arg-type]
     if jsonl:
         settings = dict(
             checkpoint=str(ckpt), prime=prime, length=length, num=num,
@@ -254,11 +260,11 @@ def sample(
             out.flush()
     else:
         documents = [r.text for r in results]
-        if not quiet:
+        if shade:
+            _write_all(out, str, [shown(prime) + _Painter(r.tokens).paint(r.text[len(prime) :]) for r in results])
+        elif not quiet:
             _write_all(out, shown, documents)
     _write_files(targets, documents, output_format)
-    if novelty is not None:  # the copy check (rnngen/cli/novelty.py)
-        report_novelty(novelty, [r.text for r in results], level=tokenizer.level, as_json=jsonl)
 
 
 def _out_targets(given_path: str, num: int, seed: int | None, ext: str) -> list[Path]:
@@ -325,6 +331,49 @@ def _create_new(target: Path, data: bytes) -> None:
         raise RnngenError(f"cannot write {target}: {e.strerror or e}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# 256-colour foregrounds from warm to cool: below each probability, its colour; above the last, none.
+SHADES = ((0.05, 196), (0.15, 202), (0.3, 208), (0.5, 214), (0.7, 220))
+
+
+def shade_code(prob: float) -> int | None:
+    """The 256-colour code --color gives a token of this probability (None: plain)."""
+    return next((code for limit, code in SHADES if prob < limit), None)
+
+
+class _Painter:
+    """Colours text as it is shown: each character takes the shade of the token that made it.
+
+    Tokens arrive (``add``) before their text is shown; the shown text is always a prefix of
+    the tokens' text (a stop cuts, never reorders), so a queue of (characters, shade) is enough.
+    """
+
+    def __init__(self, records=None) -> None:
+        self.queue: list[list] = []
+        for record in records or []:
+            self.add(record)
+
+    def add(self, record) -> None:
+        if record.text:
+            self.queue.append([len(record.text), shade_code(record.prob)])
+
+    def paint(self, text: str) -> str:
+        parts, at = [], 0
+        while at < len(text):
+            if not self.queue:  # cannot happen; stay safe and plain
+                parts.append(visible_controls(text[at:]))
+                break
+            left, code = self.queue[0]
+            take = min(left, len(text) - at)
+            chunk = visible_controls(text[at : at + take])  # model output: shown, never obeyed
+            parts.append(chunk if code is None else f"\x1b[38;5;{code}m{chunk}\x1b[0m")
+            at += take
+            if take == left:
+                self.queue.pop(0)
+            else:
+                self.queue[0][0] -= take
+        return "".join(parts)
 
 
 def _jsonl_record(index: int, result, settings: dict) -> str:

@@ -205,3 +205,60 @@ def test_out_never_overwrites(char_ckpt, tmp_path, existing):
     )
     assert result.exit_code == 2 and folder_file.read_text() == "mine"
     assert sorted(p.name for p in folder_file.parent.iterdir()) == ["sample-seed3-2.txt"]  # nothing half-written
+
+
+COLOUR_ARGS = ["--length", "40", "--seed", "6", "--prime", "All", "--stop", "\n\n", "--temp", "1"]
+
+
+def _painted_chars(shown: bytes) -> list[tuple[str, int | None]]:
+    """(character, 256-colour code or None) for each character of a coloured sample."""
+    import re
+
+    chars: list[tuple[str, int | None]] = []
+    for m in re.finditer(r"\x1b\[38;5;(\d+)m(.*?)\x1b\[0m|([^\x1b])", shown.decode(), re.S):
+        if m.group(3) is not None:
+            chars.append((m.group(3), None))
+        else:
+            chars.extend((c, int(m.group(1))) for c in m.group(2))
+    return chars
+
+
+def test_color_shades_each_token_by_its_probability_on_a_terminal(char_ckpt, monkeypatch):
+    import json
+
+    from helpers.terminal import run_on_terminal
+
+    from rnngen.cli.sampling import shade_code
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, shown = run_on_terminal("sample", char_ckpt, *COLOUR_ARGS, "--color", "--threads", "1")
+    assert code == 0 and b"\x1b[38;5;" in shown
+    record = json.loads(_sample(char_ckpt, *COLOUR_ARGS, "--format", "jsonl"))
+    expected = [(c, None) for c in "All"]
+    for token in record["tokens"]:
+        expected.extend((c, shade_code(token["prob"])) for c in token["token"])
+    painted = _painted_chars(shown)
+    assert "".join(c for c, _ in painted) == record["text"] + "\n"
+    assert painted[:-1] == expected[: len(record["text"])]
+    assert {code for _, code in painted} - {None}  # some token is shaded
+
+
+def test_no_color_when_piped_or_with_no_color(char_ckpt, monkeypatch):
+    from helpers.terminal import run_on_terminal
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    piped = _sample(char_ckpt, *COLOUR_ARGS, "--color")
+    assert "\x1b" not in piped
+    monkeypatch.setenv("NO_COLOR", "1")
+    code, shown = run_on_terminal("sample", char_ckpt, *COLOUR_ARGS, "--color", "--threads", "1")
+    assert code == 0 and b"\x1b" not in shown
+    assert shown.decode() == piped  # the same sample, plain
+
+
+def test_color_on_a_terminal_for_several_samples_and_beams(char_ckpt, monkeypatch):
+    from helpers.terminal import run_on_terminal
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for extra in (["--num", "3", "--temp", "1", "--seed", "2"], ["--beam", "2", "--num", "2"]):
+        code, shown = run_on_terminal("sample", char_ckpt, "--length", "20", "--color", *extra)
+        assert code == 0 and shown.count(b"\x1b[0m") >= 10
