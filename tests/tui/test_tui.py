@@ -579,15 +579,16 @@ def capture(session: str) -> str:
     return subprocess.run([*TMUX_CMD, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
 
 
-def wait_for(session: str, *needles: str, timeout: float = 30.0) -> str:
+def wait_for(session: str, *needles: str, absent: tuple[str, ...] = (), timeout: float = 30.0) -> str:
+    """Poll the pane until every needle is on screen and nothing in ``absent`` is."""
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
         screen = capture(session)
-        if all(n in screen for n in needles):
+        if all(n in screen for n in needles) and not any(a in screen for a in absent):
             return screen
         time.sleep(0.2)
-    raise AssertionError(f"{needles} not on screen after {timeout}s:\n{screen}")
+    raise AssertionError(f"{needles} (without {absent}) not on screen after {timeout}s:\n{screen}")
 
 
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed: the real-terminal check needs it")
@@ -609,9 +610,10 @@ def test_real_tui_under_tmux(ckpts, tmp_path):
         wait_for(session, "unit 2/24")
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "4"], check=True)
         wait_for(session, "L = loss at the last token", "L2 first/last")
-        # Type a new prompt into the sample view and generate from it.
+        # Type a new prompt into the sample view and generate from it, once the prompt has the focus
+        # (the footer then shows no view keys).
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "1", "e"], check=True)  # e selects the whole prompt
-        time.sleep(0.5)
+        wait_for(session, "prompt ROMEO:", absent=("g generate",))
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "-l", "JULIET:"], check=True)
         wait_for(session, "prompt JULIET:")
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Enter"], check=True)
@@ -619,7 +621,7 @@ def test_real_tui_under_tmux(ckpts, tmp_path):
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "?"], check=True)
         wait_for(session, "rnngen tui — help", "Everywhere")
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Escape"], check=True)
-        time.sleep(0.3)
+        wait_for(session, "q quit", absent=("rnngen tui — help",))  # the help screen is gone
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 20
         while not exit_file.exists() and time.monotonic() < deadline:
