@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -225,7 +226,9 @@ def sample(
     else:
         from rnngen.sampling import run_samples
 
-        options = dict(prime=prime, length=length, config=config, seed=seed, num=num, stops=stops, stop_keep=stop_keep)
+        options: dict[str, Any] = dict(
+            prime=prime, length=length, config=config, seed=seed, num=num, stops=stops, stop_keep=stop_keep
+        )
         if num == 1 and not jsonl and not quiet:
             out.write(shown(prime))
             last_flush = [time.perf_counter()]
@@ -241,12 +244,12 @@ def sample(
             results = run_samples(
                 model, tokenizer, penalty=penalty, on_text=write, with_stats=shade,
                 on_token=(lambda _row, record: painter.add(record)) if shade else None, **options,
-            )  # type: ignore[arg-type]  # fmt: skip
+            )  # fmt: skip
             out.write("\n")
             out.flush()
             _write_files(targets, [r.text for r in results], output_format)
             return
-        results = run_samples(model, tokenizer, penalty=penalty, with_stats=jsonl or shade, **options)  # type: ignore[arg-type]
+        results = run_samples(model, tokenizer, penalty=penalty, with_stats=jsonl or shade, **options)
     if jsonl:
         settings = dict(
             checkpoint=str(ckpt), prime=prime, length=length, num=num,
