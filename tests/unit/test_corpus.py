@@ -14,7 +14,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -227,16 +226,15 @@ def test_many_control_characters_mean_binary(tmp_path: Path) -> None:
         read_text_file(f)
 
 
-def test_big_file_is_read_fast(tmp_path: Path) -> None:
+def test_big_file_with_crlf_is_read_whole(tmp_path: Path) -> None:
+    # How fast is a benchmark's question (benchmarks/); a test checks only what it reads.
     line = "The quick brown fox jumps over the lazy dog. Ünïcödé 文字\r\n"
     data = (line * 200_000).encode()  # ~13 MB with CRLF line ends
     f = write_bytes(tmp_path / "big.txt", data)
-    start = time.perf_counter()
     text = read_text_file(f)
-    elapsed = time.perf_counter() - start
     assert len(text) == (len(line) - 1) * 200_000
     assert "\r" not in text
-    assert elapsed < 3.0, f"reading {len(data):,} bytes took {elapsed:.2f}s"
+    assert text == line.replace("\r\n", "\n") * 200_000
 
 
 # ---------------------------------------------------------------------------
