@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from rnngen.cli.common import echo, flag, given
+from rnngen.cli.novelty import novelty_option, report_novelty
 from rnngen.errors import RnngenError
 from rnngen.terminal_text import is_terminal, visible_controls
 
@@ -119,6 +120,13 @@ def _read_prime_file(path: Path) -> str:
     show_default="all cores",
     help="CPU threads; batch-1 sampling of big models is memory-bound and gains from several cores.",
 )
+@click.option(
+    "--novelty",
+    metavar="CORPUS",
+    default=None,
+    callback=novelty_option,
+    help="Copy check: report, on stderr, each sample's longest stretch shared with CORPUS and its copied share.",
+)
 @click.pass_context
 def sample(
     ctx: click.Context,
@@ -141,6 +149,7 @@ def sample(
     quiet: bool,
     color: bool,
     threads: int,
+    novelty,
 ) -> None:
     """Generate text from a checkpoint, streaming it as it is made.
 
@@ -248,6 +257,8 @@ def sample(
             out.write("\n")
             out.flush()
             _write_files(targets, [r.text for r in results], output_format)
+            if novelty is not None:  # the copy check (rnngen/cli/novelty.py)
+                report_novelty(novelty, [r.text for r in results], level=tokenizer.level, as_json=jsonl)
             return
         results = run_samples(model, tokenizer, penalty=penalty, with_stats=jsonl or shade, **options)
     if jsonl:
@@ -268,6 +279,8 @@ def sample(
         elif not quiet:
             _write_all(out, shown, documents)
     _write_files(targets, documents, output_format)
+    if novelty is not None:  # the copy check (rnngen/cli/novelty.py)
+        report_novelty(novelty, [r.text for r in results], level=tokenizer.level, as_json=jsonl)
 
 
 def _out_targets(given_path: str, num: int, seed: int | None, ext: str) -> list[Path]:
