@@ -42,6 +42,7 @@ LOST_CONTACT = 75  # a rank's exit code when another rank went away first
 INTERRUPTED = 130
 GRACE_S = 5.0  # after a rank fails, how long the others get to leave by themselves
 POLL_S = 0.05
+RANKS_FOLDER_PREFIX = "rnngen-ranks-"  # the private folder (removed by rank 0 if the launcher is killed)
 
 
 @dataclass
@@ -90,7 +91,7 @@ def launch(nproc: int, args: list[str], *, threads: int | None = None) -> int:
     if nproc < 1:
         raise RnngenError(f"{setting('nproc')} must be at least 1")
     per_rank = threads or max(1, (os.cpu_count() or 1) // nproc)
-    folder = Path(tempfile.mkdtemp(prefix="rnngen-ranks-"))  # 0700: only this user can meet there
+    folder = Path(tempfile.mkdtemp(prefix=RANKS_FOLDER_PREFIX))  # 0700: only this user can meet there
     ranks: list[RankProcess] = []
     watcher = _Watcher(ranks)
     try:

@@ -29,16 +29,18 @@ import contextlib
 import ctypes
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from rnngen.data import StreamBatches, StreamLayout
 from rnngen.errors import RnngenError, setting
-from rnngen.local_ranks import INIT_METHOD_ENV, LAUNCHER_ENV, LOST_CONTACT
+from rnngen.local_ranks import INIT_METHOD_ENV, LAUNCHER_ENV, LOST_CONTACT, RANKS_FOLDER_PREFIX
 from rnngen.training import schedule
 from rnngen.training.events import AlarmEvent
 from rnngen.training.setup import pick_device
@@ -121,6 +123,7 @@ def process_group(e: DistEnv, device_name: str):
     finally:
         if owned and dist.is_initialized():
             dist.destroy_process_group()
+        _tidy_for_a_lost_launcher(e)
 
 
 def lost_contact(exc: BaseException) -> bool:
@@ -129,6 +132,16 @@ def lost_contact(exc: BaseException) -> bool:
 
     text = str(exc).lower()
     return isinstance(exc, dist.DistError) or any(word in text for word in ("gloo", "nccl", "connection", "peer"))
+
+
+def _tidy_for_a_lost_launcher(e: DistEnv) -> None:
+    """The launcher removes its private folder when the job ends; if it was killed, rank 0 does."""
+    launcher, init = os.environ.get(LAUNCHER_ENV), os.environ.get(INIT_METHOD_ENV, "")
+    if e.rank != 0 or not launcher or str(os.getppid()) == launcher or not init.startswith("file://"):
+        return
+    folder = Path(init.removeprefix("file://")).parent
+    if folder.name.startswith(RANKS_FOLDER_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _follow_the_launcher() -> None:

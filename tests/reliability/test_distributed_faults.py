@@ -206,9 +206,11 @@ def test_ranks_stop_and_save_when_the_launcher_is_killed(tmp_path, english_corpu
     out = tmp_path / "o.safetensors"
     with started(["train", english_corpus, *LONG, "--out", out, *DDP_ARGS, "--nproc", "2"], tmp_path / "log") as proc:
         ranks = _wait_training(proc, out)
+        folder = Path(environ(ranks[0])["RNNGEN_INIT_METHOD"].removeprefix("file://")).parent
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         wait_for(lambda: not any(alive(pid) for pid in ranks.values()), "the ranks to stop")
+    assert not folder.exists()  # rank 0 removed the private folder the launcher could not
     text = (tmp_path / "log").read_text()  # rank 0 wrote to the launcher's output
     stopped = re.findall(r"^stopped at step (\d+); continue with", text, re.M)
     assert len(stopped) == 1, text
