@@ -9,7 +9,7 @@
 
 The CLI's ``rnngen train`` is a thin shell over :func:`run_training`, which is what
 :func:`train` runs too: the same trainer, the same checkpoints, the same metrics
-writers, and distributed training when started under ``torchrun``.
+writers, and distributed training (``train --nproc``, or several nodes under ``torchrun``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ class Model:
 
     @property
     def history(self) -> list[dict]:
-        return list(self.train_info.get("history", []))
+        from rnngen.resume_state import valid_history
+
+        return valid_history(self.train_info)
 
     def __repr__(self) -> str:
         c = self.config
@@ -210,8 +212,8 @@ def run_training(
 ):
     """Run the trainer once (the CLI and :func:`train` both come here); returns the DoneEvent.
 
-    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) this joins the process
-    group and trains with DistributedDataParallel; only rank 0 calls ``callback``,
+    As a rank (``WORLD_SIZE`` > 1 in the environment: one of ``--nproc``'s ranks, or
+    torchrun's across nodes) this joins the process group and trains with DistributedDataParallel; only rank 0 calls ``callback``,
     writes metrics and saves checkpoints.
     """
     from rnngen.metrics import attach_metrics

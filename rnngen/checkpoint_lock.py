@@ -170,7 +170,7 @@ def claim_new_path(candidates: Iterable[Path]) -> tuple[Path, CheckpointLock]:
 
 @contextlib.contextmanager
 def held_for_children(checkpoint: Path | None) -> Iterator[None]:
-    """Hold ``checkpoint``'s lock while child processes (torchrun's ranks) write it.
+    """Hold ``checkpoint``'s lock while child processes (``--nproc``'s ranks) write it.
 
     The children find ``OWNER_ENV`` naming this process and borrow the lock. With no
     path (a default name, chosen by rank 0 itself), nothing is held here.

@@ -1,6 +1,6 @@
 """The ``rnngen`` command line: a click group assembled from one module per command family.
 
-    training.py     train (and the torchrun relaunch of ``train --nproc``: launcher.py)
+    training.py     train (and the ranks ``train --nproc`` starts: launcher.py)
     sampling.py     sample
     novelty.py      novelty (and sample --novelty's report)
     checkpoints.py  eval, info

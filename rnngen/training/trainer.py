@@ -253,9 +253,10 @@ class Trainer:
     _merge_resume_config = staticmethod(merge_resume_config)
 
     def _restore(self, ckpt: Checkpoint) -> None:
-        if ckpt.model_config != self.model_config:
+        # Dropout may change on resume (it shapes no weight); everything else must match.
+        if replace(ckpt.model_config, dropout=self.model_config.dropout) != self.model_config:
             raise RnngenError("the checkpoint's model does not match the resumed configuration")
-        self.model = ckpt.build_model().to(self.device)
+        self.model = replace(ckpt, model_config=self.model_config).build_model().to(self.device)
         self.optimizer = self._make_optimizer()
         progress = read_progress(ckpt)  # every field checked: the metadata may be a stranger's
         self.step = progress.step

@@ -15,10 +15,13 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli import ENGLISH, TINY, run_cli
+from helpers.reliability import fork_cli, wait_exit
 
 import rnngen.atomic_files as atomic_files
 import rnngen.checkpoint as checkpoint_module
@@ -27,9 +30,6 @@ from rnngen.checkpoint import load_checkpoint, save_checkpoint
 from rnngen.corpus import Corpus, load_corpus
 from rnngen.errors import RnngenError
 from rnngen.training import AlarmEvent, StepEvent, TrainConfig, Trainer
-
-from helpers.cli import ENGLISH, TINY, run_cli
-from helpers.reliability import fork_cli, wait_exit
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8", "--batch-size", "2",
@@ -355,6 +355,18 @@ def test_budget_learning_rate_and_eval_interval_may_change_on_resume(tmp_path, e
     assert [row["step"] for row in ckpt.train["history"]][-2:] == [32, 34]
     run_cli("train", english_corpus, "--resume", out, "--time", "1s", *TINY)
     assert load_checkpoint(out).train["config"]["time_s"] == 1.0
+
+
+def test_dropout_may_change_on_resume_and_the_shape_may_not(tmp_path, english_corpus, char_ckpt):
+    out = tmp_path / "c.safetensors"
+    out.write_bytes(char_ckpt.read_bytes())
+    before = load_checkpoint(out)
+    steps = before.train["step"] + 2
+    run_cli("train", english_corpus, "--resume", out, "--steps", str(steps), "--dropout", "0.3", *TINY)
+    after = load_checkpoint(out)
+    assert after.train["step"] == steps
+    assert after.model_config.dropout == 0.3
+    assert replace(after.model_config, dropout=before.model_config.dropout) == before.model_config
 
 
 def test_the_guarantees_document_lists_every_option_that_may_change_on_resume():
