@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 from rnngen.atomic_files import create_exclusive
 from rnngen.builtin_corpora import corpora_dir
 from rnngen.errors import RnngenError
+from rnngen.text_files import read_text_file
 
 MIN_CHARS = 20  # a shared stretch shorter than this is common phrasing, not copying
 MIN_WORDS = 5  # the same at word level
@@ -239,3 +241,58 @@ def split_samples(text: str) -> list[str]:
     parts = re.split(r"(?m)^-{3,}[ \t]*\n?", text)
     samples = [p.strip("\n") for p in parts]
     return [s for s in samples if s.strip()]
+
+
+# ---- which corpus a checkpoint was trained on (so the TUI can check its samples) ----------
+
+MAX_RECORDED_SOURCES = 100_000  # a record naming more files than this is not one rnngen wrote
+
+
+def text_digest(text: str) -> str:
+    """SHA-256 of ``text`` as UTF-8, hashed in blocks (no second copy of a big corpus)."""
+    digest = hashlib.sha256()
+    for start in range(0, len(text), 1 << 20):
+        digest.update(text[start : start + (1 << 20)].encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def corpus_record(text: str, sources: Sequence[Path]) -> dict:
+    """What a checkpoint records about its training corpus: the files read (absolute),
+    the length and a checksum of the text, so a later copy check can find it again
+    and tell when it has changed."""
+    return {
+        "sources": [str(Path(p).resolve()) for p in sources],
+        "chars": len(text),
+        "sha256": text_digest(text),
+    }
+
+
+def recorded_corpus_text(record: object, encoding: str = "utf-8") -> str:
+    """The training corpus a checkpoint recorded (``corpus_record``), read again and checked.
+
+    Raises RnngenError in one line when the checkpoint records none, a file cannot be read,
+    or the text is no longer what training read (a file edited, moved or re-encoded)."""
+    if record is None:
+        raise RnngenError("the checkpoint does not record its training corpus")
+    if not isinstance(record, dict):
+        raise RnngenError("the checkpoint's corpus record is malformed")
+    sources, chars, sha = record.get("sources"), record.get("chars"), record.get("sha256")
+    if (
+        not isinstance(sources, list)
+        or not 0 < len(sources) <= MAX_RECORDED_SOURCES
+        or not all(isinstance(s, str) and s for s in sources)
+        or not isinstance(chars, int)
+        or isinstance(chars, bool)
+        or not isinstance(sha, str)
+    ):
+        raise RnngenError("the checkpoint's corpus record is malformed")
+    label = sources[0] if len(sources) == 1 else f"{Path(sources[0]).parent} ({len(sources)} files)"
+    try:
+        # A folder's files were joined with a line break each (corpus.load_corpus).
+        parts = [read_text_file(Path(s), encoding, allow_empty=len(sources) > 1) for s in sources]
+    except RnngenError as exc:
+        raise RnngenError(f"cannot read the training corpus: {exc}") from None
+    text = "\n".join(parts)
+    if len(text) != chars or text_digest(text) != sha:
+        raise RnngenError(f"the training corpus {label} has changed since training")
+    return text

@@ -31,6 +31,7 @@ from rnngen.evaluation import EvalResult, evaluate
 from rnngen.fine_tune import config_from_parent, grow_tokenizer, load_parent, parent_record, transfer_weights
 from rnngen.history_diagnosis import unigram_loss
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
+from rnngen.novelty import corpus_record
 from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
 from rnngen.resume_state import (
     check_resumed_shape,
@@ -108,6 +109,8 @@ class Trainer:
         if parent is not None:
             config = config_from_parent(config, explicit or set(), parent)
         self.parent: object = resumed.train.get("parent") if resumed is not None else None
+        # Where the corpus is and its checksum: the TUI's copy check reads it again (novelty.py).
+        self.corpus_record = corpus_record(corpus.text, corpus.sources) if corpus.sources else None
         text, cut, cacheable = training_texts(corpus, config)
         if not text[:cut].strip():
             raise RnngenError("the training part of the corpus is empty")
@@ -422,6 +425,7 @@ class Trainer:
             "history": self.history,
             "unigram_loss": self.unigram_loss,
             "parent": self.parent,
+            "corpus": self.corpus_record,
             "config": self.config.to_json(),
             "plan": self.plan.to_json() if self.plan else self.saved_plan,
             "torch": torch.__version__,
