@@ -40,7 +40,11 @@ from rnngen.safe_json import loads as bounded_json
 from rnngen.tokenizers import Tokenizer, tokenizer_from_json
 
 # 1: the first format. 2: adds the mandatory ``rnngen.checksum`` (format-1 files still load, unchecked).
-FORMAT_VERSION = 2
+# 3: adds safetensors' standard ``"format": "pt"`` key, inside the checksum (so an older rnngen,
+# whose checksum leaves it out, says "upgrade" rather than "corrupt"); format-2 files still load.
+FORMAT_VERSION = 3
+# The key Hugging Face tooling reads to know the tensors are PyTorch's (transformers writes it too).
+SAFETENSORS_FORMAT = ("format", "pt")
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # vocabularies live in the header; 64 MB is plenty
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 OPTIM_PREFIX = "optim."
@@ -104,6 +108,7 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     if ckpt.model_config.tie:
         tensors.pop("head.weight", None)  # the same tensor as embedding.weight
     metadata = {
+        SAFETENSORS_FORMAT[0]: SAFETENSORS_FORMAT[1],
         "rnngen.format": json.dumps(FORMAT_VERSION),
         "rnngen.model": json.dumps(ckpt.model_config.to_json()),
         "rnngen.tokenizer": json.dumps(ckpt.tokenizer.to_json(), ensure_ascii=False),
@@ -130,7 +135,8 @@ def content_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -
         h.update(struct.pack("<Q", len(data)))
         h.update(data)
 
-    for key in sorted(k for k in metadata if k.startswith("rnngen.") and k != CHECKSUM_KEY):
+    covered = (k for k in metadata if (k.startswith("rnngen.") or k == SAFETENSORS_FORMAT[0]) and k != CHECKSUM_KEY)
+    for key in sorted(covered):
         put(key.encode("utf-8"))
         put(metadata[key].encode("utf-8", "surrogatepass"))
     for name in sorted(tensors):
@@ -318,6 +324,8 @@ def _load_from(path: Path, handle, with_training_state: bool) -> Checkpoint:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise RnngenError(f"{path} could not be read: {str(exc).splitlines()[0]}") from None
     _verify_checksum(path, metadata, tensors, required=version >= 2)
+    if version >= 3 and metadata.get(SAFETENSORS_FORMAT[0]) != SAFETENSORS_FORMAT[1]:
+        raise RnngenError(f'{path}: metadata format must be "pt" (safetensors\' PyTorch marker)')
     if not with_training_state:
         tensors = {k: v for k, v in tensors.items() if not k.startswith((OPTIM_PREFIX, TRAIN_PREFIX))}
     for key, tensor in tensors.items():
