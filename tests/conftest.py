@@ -16,6 +16,16 @@ from helpers.cli import CHINESE, ENGLISH, TINY, run_cli
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_rnngen_home(tmp_path_factory):
+    """Nothing a test runs touches the real user cache (~/.cache/rnngen), not even the session
+    and module fixtures, which are built before a test's own folder (below) exists."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RNNGEN_CORPORA", raising=False)  # it would outrank RNNGEN_HOME
+        patch.setenv("RNNGEN_HOME", str(tmp_path_factory.mktemp("rnngen-home")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("corpora")
@@ -52,5 +62,6 @@ def word_ckpt(tmp_path_factory, english_corpus) -> Path:
 def _isolated_dirs(tmp_path, monkeypatch):
     """Default checkpoint and corpus folders land in the test's temporary folder."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RNNGEN_CORPORA", str(tmp_path / "corpora"))
+    monkeypatch.delenv("RNNGEN_CORPORA", raising=False)  # it would outrank RNNGEN_HOME
+    monkeypatch.setenv("RNNGEN_HOME", str(tmp_path / "rnngen-home"))
     yield

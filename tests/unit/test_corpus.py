@@ -557,9 +557,16 @@ def test_builtin_lands_under_rnngen_corpora(tmp_path: Path, monkeypatch: pytest.
     assert sorted(p.name for p in target.iterdir()) == ["shakespeare.txt"]  # no temp files left
 
 
-def test_corpora_dir_defaults_to_cwd_corpora(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corpora_dir_defaults_to_the_user_cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RNNGEN_CORPORA")
-    assert corpora_dir() == Path("corpora")
+    monkeypatch.delenv("RNNGEN_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    from platformdirs import user_cache_dir
+
+    assert corpora_dir() == Path(user_cache_dir("rnngen", appauthor=False)) / "corpora"
+    assert corpora_dir().is_absolute()  # never the current directory
+    monkeypatch.setenv("RNNGEN_HOME", str(tmp_path / "home"))
+    assert corpora_dir() == tmp_path / "home" / "corpora"
 
 
 def test_failed_build_leaves_no_file(tmp_path: Path, _corpora_in_tmp: Path) -> None:
