@@ -9,6 +9,7 @@
     unit_ranking.py units
     comparison.py   compare
     plot_export.py  plot, export
+    serving.py      serve (the OpenAI-compatible server: rnngen/server/)
 
 Every command is a thin shell over the core; nothing imports this package back.
 """
@@ -27,6 +28,7 @@ from rnngen.cli import (
     novelty,
     plot_export,
     sampling,
+    serving,
     training,
     unit_ranking,
 )
@@ -81,6 +83,7 @@ for _command in (
     comparison.compare,
     plot_export.plot,
     plot_export.export,
+    serving.serve,
 ):
     cli.add_command(_command)
 
