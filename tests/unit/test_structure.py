@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "rnngen"
 # Everything that is not core: the front ends, the API (and its progress bar), the entry points.
 NOT_CORE = {"rnngen", "rnngen.__main__", "rnngen.api", "rnngen.progress"}
-FRONT_ENDS = ("rnngen.cli", "rnngen.tui")
+FRONT_ENDS = ("rnngen.cli", "rnngen.tui", "rnngen.server")
 
 
 @pytest.fixture(scope="module")
