@@ -32,6 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
+from rnngen import model_folder
 from rnngen.atomic_files import temp_owner_pid, temp_prefix, write_atomically
 from rnngen.errors import RnngenError
 from rnngen.model import ModelConfig, RNNLanguageModel
@@ -276,7 +277,10 @@ def _check_entry(name: str, tensor_name: str, entry: object, data_len: int) -> N
 
 
 def is_rnngen_checkpoint(path: Path) -> bool:
-    """True if ``path`` is a readable safetensors file carrying rnngen's metadata."""
+    """True if ``path`` is a readable safetensors file carrying rnngen's metadata (or a model
+    folder whose weights file is one)."""
+    if model_folder.is_model_folder(Path(path)):
+        path = Path(path) / model_folder.WEIGHTS_FILE
     try:
         _, metadata = read_header(path)
     except RnngenError:
@@ -285,8 +289,11 @@ def is_rnngen_checkpoint(path: Path) -> bool:
 
 
 def load_checkpoint(path: Path | str, *, with_training_state: bool = True) -> Checkpoint:
-    """Read and validate a checkpoint; every problem is a one-line RnngenError."""
+    """Read and validate a checkpoint file or an exported model folder; every problem is a
+    one-line RnngenError."""
     path = Path(path)
+    if path.is_dir():
+        return _load_model_folder(path)
     with _open_checkpoint(path) as handle:
         return _load_from(path, handle, with_training_state)
 
@@ -332,6 +339,15 @@ def _load_from(path: Path, handle, with_training_state: bool) -> Checkpoint:
         if tensor.is_floating_point() and not key.startswith(TRAIN_PREFIX) and not torch.isfinite(tensor).all():
             raise RnngenError(f"{path}: tensor {key} holds NaN or infinite values")
     return Checkpoint(config, tokenizer, train, tensors, path=path, format_version=version)
+
+
+def _load_model_folder(folder: Path) -> Checkpoint:
+    """A Hugging Face-style folder (rnngen/model_folder.py): its weights file is a weights-only
+    checkpoint, and its config.json and tokenizer file must agree with it."""
+    loaded = load_checkpoint(model_folder.weights_path(folder), with_training_state=False)
+    model_folder.check_folder(folder, loaded.model_config, loaded.tokenizer)
+    loaded.path = folder
+    return loaded
 
 
 def _verify_checksum(path: Path, metadata: dict, tensors: dict[str, torch.Tensor], *, required: bool) -> None:

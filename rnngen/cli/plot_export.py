@@ -1,4 +1,4 @@
-"""``rnngen plot`` (the curves of a --log-jsonl file) and ``rnngen export`` (LSTMVis, ONNX)."""
+"""``rnngen plot`` (the curves of a --log-jsonl file) and ``rnngen export`` (LSTMVis, ONNX, HF folders)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from rnngen.cli.common import echo
 from rnngen.errors import RnngenError
 
 # ---- plot ---------------------------------------------------------------------------------
@@ -60,9 +61,10 @@ def plot(log: Path, metric: str, png: Path | None, width: int | None, height: in
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["lstmvis", "onnx"]),
+    type=click.Choice(["lstmvis", "onnx", "hf"]),
     required=True,
-    help="lstmvis: hidden states of --text-file for LSTMVis (OUT is a folder); onnx: the network (OUT is a file).",
+    help="lstmvis: hidden states of --text-file for LSTMVis (OUT is a folder); onnx: the network (OUT is a file); "
+    "hf: a Hugging Face-style model folder (OUT: a new or empty folder) with a model card.",
 )
 @click.option(
     "--text-file",
@@ -73,16 +75,24 @@ def plot(log: Path, metric: str, png: Path | None, width: int | None, height: in
 @click.option("--max-tokens", type=int, default=None, help="lstmvis: export at most this many tokens of the text.")
 @click.option("--encoding", default="utf-8", help="Text encoding of --text-file.")
 def export(ckpt: Path, out: Path, fmt: str, text_file: Path | None, max_tokens: int | None, encoding: str) -> None:
-    """Export CKPT for other tools: LSTMVis hidden states, or ONNX.
+    """Export CKPT for other tools: LSTMVis hidden states, ONNX, or a Hugging Face-style folder.
+
+    The hf folder holds model.safetensors, config.json, the tokenizer (tokenizer.json for
+    BPE, vocab.json for char and word) and a README.md model card; every rnngen command
+    and rnngen.load() take the folder wherever they take a checkpoint.
 
     \b
     Examples:
       rnngen export CKPT --text-file val.txt --format lstmvis lstmvis/shakespeare
       rnngen export CKPT --format onnx model.onnx
+      rnngen export CKPT --format hf models/shakespeare-char
     """
     from rnngen.checkpoint import load_checkpoint
     from rnngen.export import export_lstmvis, export_onnx
 
+    if fmt == "hf":
+        _export_hf(ckpt, out, text_file, max_tokens)
+        return
     loaded = load_checkpoint(ckpt, with_training_state=False)
     model = loaded.build_model()
     if fmt == "onnx":
@@ -113,3 +123,14 @@ def export(ckpt: Path, out: Path, fmt: str, text_file: Path | None, max_tokens: 
         f"{out}: {info['tokens']} tokens, {len(info['tables'])} tables of {shape[0]} x {shape[1]} "
         "(states.hdf5, train.hdf5, words.dict, lstm.yml)"
     )
+
+
+def _export_hf(ckpt: Path, out: Path, text_file: Path | None, max_tokens: int | None) -> None:
+    from rnngen.checkpoint import load_checkpoint
+    from rnngen.hf_export import check_target, export_hf
+
+    if text_file is not None or max_tokens is not None:
+        raise RnngenError("--text-file and --max-tokens apply to --format lstmvis only")
+    check_target(out)  # a taken OUT is refused before the checkpoint is even read
+    info = export_hf(load_checkpoint(ckpt, with_training_state=False), out, source=ckpt.name)
+    echo(f"{out}: {', '.join(info['files'])} ({info['parameters']:,} parameters)")
