@@ -21,6 +21,7 @@ from rnngen.checkpoint import Checkpoint, load_checkpoint
 from rnngen.config import TrainConfig
 from rnngen.errors import RnngenError, setting
 from rnngen.model import RNNLanguageModel
+from rnngen.model_folder import WEIGHTS_FILE
 from rnngen.tokenizers import CharTokenizer, Tokenizer, WordTokenizer, text_chunks
 
 # Weights with one row per token: they grow with the vocabulary.
@@ -38,7 +39,9 @@ def load_parent(path: Path) -> Checkpoint:
 def parent_record(path: Path, parent: Checkpoint) -> dict:
     """What the child's metadata says about where it started."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    # An exported model folder: its weights file is the checkpoint (rnngen/model_folder.py).
+    weights = path / WEIGHTS_FILE if Path(path).is_dir() else path
+    with open(weights, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     step = parent.train.get("step")

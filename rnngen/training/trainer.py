@@ -98,6 +98,11 @@ class Trainer:
         self._rate_tokens, self._rate_time = 0.0, 0.0  # exponentially weighted, for tokens_per_s
         resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
         if resumed is not None and not resumed.resumable:
+            if resumed.path is not None and resumed.path.is_dir():  # an exported model folder
+                raise RnngenError(
+                    f"{resume} is an exported model folder (weights only, no optimizer state): it cannot be "
+                    f"resumed; start a new run from it with {setting('init_from')}"
+                )
             raise RnngenError(f"{resume} holds weights only (a .best file?); resume from the latest checkpoint")
 
         if resumed is not None:
