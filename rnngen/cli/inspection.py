@@ -216,12 +216,26 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
     help="Folder listed when no CKPT is given.",
 )
 @click.option("--threads", type=int, default=1, help="CPU threads (1 is fastest for one-token steps).")
-def tui(ckpt: Path | None, prompt: str | None, length: int, seed: int | None, folder: Path, threads: int) -> None:
+@click.option("--web", is_flag=True, help="Serve the inspector to web browsers instead (needs rnngen[web]).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: the address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="With --web: the port (0: any free one).")
+def tui(
+    ckpt: Path | None,
+    prompt: str | None,
+    length: int,
+    seed: int | None,
+    folder: Path,
+    threads: int,
+    web: bool,
+    host: str,
+    port: int,
+) -> None:
     """Sample and look inside a model interactively (without CKPT: pick one from a list).
 
     \b
     Views: 1 sample, 2 hidden states, 3 gates, 4 gradient through time; ? shows help,
-    q quits.
+    q quits. With --web, every browser tab that opens the printed URL gets its own
+    inspector; Ctrl-C stops the server.
     """
     import torch
 
@@ -231,12 +245,16 @@ def tui(ckpt: Path | None, prompt: str | None, length: int, seed: int | None, fo
         raise RnngenError("--length must be between 1 and 5000")
     if threads < 1:
         raise RnngenError("--threads must be at least 1")
+    _check_web_options(web, port)
     torch.set_num_threads(threads)
     loaded = load_checkpoint(ckpt, with_training_state=False) if ckpt is not None else None
     if loaded is not None and prompt:
         from rnngen.probes import encode_text
 
         encode_text(loaded.tokenizer, prompt)  # a prompt the model cannot read is a one-line error now
+    if web:
+        _serve_web(ckpt, prompt, length, seed, folder, threads, host, port)
+        return
     from rnngen.tui.inspector.app import InspectApp
 
     app = InspectApp(loaded, checkpoints_dir=folder, prompt=prompt, length=length, seed=seed)
@@ -244,3 +262,36 @@ def tui(ckpt: Path | None, prompt: str | None, length: int, seed: int | None, fo
     code = app.return_code or 0
     if code:
         sys.exit(code)
+
+
+def _check_web_options(web: bool, port: int) -> None:
+    if not web:
+        context = click.get_current_context()
+        for name in ("host", "port"):
+            if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+                raise RnngenError(f"--{name} needs --web")
+    if not 0 <= port <= 65535:
+        raise RnngenError("--port must be between 0 and 65535")
+
+
+def _serve_web(
+    ckpt: Path | None,
+    prompt: str | None,
+    length: int,
+    seed: int | None,
+    folder: Path,
+    threads: int,
+    host: str,
+    port: int,
+) -> None:
+    """``tui --web``: each browser tab runs this same command without --web (paths made absolute)."""
+    from rnngen.tui import web
+
+    args = [] if ckpt is None else [str(ckpt.resolve())]
+    args += ["--checkpoints", str(folder.resolve()), "--length", str(length), "--threads", str(threads)]
+    if prompt is not None:
+        args.append(f"--prompt={prompt}")  # one token, even when the prompt starts with "-"
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    title = f"rnngen tui {ckpt.name if ckpt is not None else folder}"
+    web.serve(args, host=host, port=port, title=title)
