@@ -273,7 +273,7 @@ def recorded_corpus_text(record: object, encoding: str = "utf-8") -> str:
     Raises RnngenError in one line when the checkpoint records none, a file cannot be read,
     or the text is no longer what training read (a file edited, moved or re-encoded)."""
     if record is None:
-        raise RnngenError("the checkpoint does not record its training corpus")
+        raise RnngenError("the checkpoint does not record its corpus")
     if not isinstance(record, dict):
         raise RnngenError("the checkpoint's corpus record is malformed")
     sources, chars, sha = record.get("sources"), record.get("chars"), record.get("sha256")

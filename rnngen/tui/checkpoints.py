@@ -7,7 +7,7 @@ results back to the UI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnngen.checkpoint import Checkpoint, load_checkpoint, read_header
@@ -29,6 +29,7 @@ class Opened:
     model: RNNLanguageModel
     tokenizer: Tokenizer
     stepper: StepModel
+    train: dict = field(default_factory=dict)  # the checkpoint's training metadata (its corpus record)
 
     @property
     def cell(self) -> str:
@@ -43,7 +44,8 @@ class Opened:
 def open_loaded(ckpt: Checkpoint, name: str | None = None) -> Opened:
     model = ckpt.build_model().eval()
     path = Path(ckpt.path) if ckpt.path is not None else None
-    return Opened(path, name or (path.name if path else "checkpoint"), model, ckpt.tokenizer, StepModel(model))
+    name = name or (path.name if path else "checkpoint")
+    return Opened(path, name, model, ckpt.tokenizer, StepModel(model), ckpt.train)
 
 
 def open_checkpoint(path: Path | str) -> Opened:

@@ -36,7 +36,7 @@ def test_a_changed_missing_or_unrecorded_corpus_is_one_line(tmp_path):
     path.unlink()
     with pytest.raises(RnngenError, match="cannot read the training corpus: file not found"):
         recorded_corpus_text(record)
-    with pytest.raises(RnngenError, match="does not record its training corpus"):
+    with pytest.raises(RnngenError, match="does not record its corpus"):
         recorded_corpus_text(None)
     for forged in ({"sources": "x"}, {"sources": [], "chars": 1, "sha256": "0"}, ["a"], {"sources": [1]}):
         with pytest.raises(RnngenError, match="malformed"):

@@ -28,13 +28,16 @@ from textual.widgets import ContentSwitcher, Footer, Input
 from textual.worker import get_current_worker
 
 from rnngen.checkpoint import Checkpoint
+from rnngen.corpus import Corpus
 from rnngen.errors import RnngenError
+from rnngen.novelty import CorpusIndex
 from rnngen.probes import InspectionRecord, StepDetail, inspect_ids, inspect_text, sample_with_details
 from rnngen.sampling import SamplingConfig
 from rnngen.tokenizers import display_pieces
 from rnngen.tui.checkpoints import Opened, open_checkpoint, open_loaded
 from rnngen.tui.control_filter import DROP_CONTROLS
 from rnngen.tui.inspector import messages as msg
+from rnngen.tui.inspector.copies import check_text, failure_note, open_corpus_index
 from rnngen.tui.inspector.equation_view import EquationView
 from rnngen.tui.inspector.state import InspectorState, Sampled, sample_after
 from rnngen.tui.inspector.units_view import UnitsView
@@ -85,6 +88,7 @@ class InspectApp(App[int]):
         length: int = 200,
         seed: int | None = None,
         temperature: float = 0.8,
+        corpus: Corpus | None = None,
     ) -> None:
         super().__init__()
         self.checkpoints_dir = Path(checkpoints_dir)
@@ -95,6 +99,7 @@ class InspectApp(App[int]):
         self.seed = seed
         self.generations = 0
         self.state = InspectorState()
+        self.state.copies.corpus = corpus  # --corpus: else the copy check reads the checkpoint's record
         self.messages: list[str] = []  # every notification shown, newest last
 
     @property
@@ -176,6 +181,7 @@ class InspectApp(App[int]):
 
     def set_opened(self, opened: Opened) -> None:
         self.state.reset_for(opened)
+        self.start_corpus_index()
         self.start_generation()
 
     def _picked_main(self, path: Path | None) -> None:
@@ -376,6 +382,7 @@ class InspectApp(App[int]):
     # -- inspecting
 
     def start_inspection(self) -> None:
+        self.start_copy_check()  # a complete text (generated, branched or stepped back): check it too
         s = self.state
         if s.opened is None or not s.doc:
             self.refresh_views()
@@ -508,4 +515,64 @@ class InspectApp(App[int]):
 
     def on_toggle_colour(self, message: msg.ToggleColour) -> None:
         self.state.colour_by = "unit" if self.state.colour_by == "prob" else "prob"
+        self.refresh_views()
+
+    # -- the copy check: stretches of the text found verbatim in the training corpus
+
+    def start_corpus_index(self) -> None:
+        """Read (or build) the corpus index in a worker: the --corpus one once, else the
+        newly opened checkpoint's recorded corpus."""
+        s, copies = self.state, self.state.copies
+        if s.opened is None or (copies.corpus is not None and (copies.index is not None or copies.loading)):
+            return
+        load_id = copies.start_loading()
+        self.corpus_index_worker(load_id, copies.corpus, s.opened.train)
+
+    @work(thread=True, exclusive=True, group="corpus")
+    def corpus_index_worker(self, load_id: int, corpus: Corpus | None, train: dict) -> None:
+        try:
+            index, label = open_corpus_index(corpus, train)
+        except (RnngenError, OSError, ValueError, MemoryError) as exc:  # a line on the screen, never a crash
+            self.post_message(msg.CorpusIndexed(load_id, None, "", failure_note(exc)))
+            return
+        self.post_message(msg.CorpusIndexed(load_id, index, label, None))
+
+    def on_corpus_indexed(self, message: msg.CorpusIndexed) -> None:
+        copies = self.state.copies
+        if message.load_id != copies.load_id:
+            return  # another checkpoint was opened meanwhile
+        copies.loading = False
+        copies.index, copies.label, copies.note = message.index, message.label, message.error or ""
+        self.start_copy_check()
+        self.refresh_views()
+
+    def start_copy_check(self) -> None:
+        s, copies = self.state, self.state.copies
+        if copies.index is None or s.opened is None or s.generating or not s.doc:
+            return
+        text = "".join(s.pieces)
+        if text in (copies.text, copies.checking):
+            return
+        copies.checking = text
+        self.copy_check_worker(copies.index, text, s.opened.tokenizer.level)
+
+    @work(thread=True, exclusive=True, group="copies")
+    def copy_check_worker(self, index: CorpusIndex, text: str, level: str) -> None:
+        try:
+            report = check_text(index, text, level)
+        except (RnngenError, ValueError, MemoryError):
+            report = None
+        self.post_message(msg.CopiesChecked(text, report))
+
+    def on_copies_checked(self, message: msg.CopiesChecked) -> None:
+        s, copies = self.state, self.state.copies
+        if message.text == copies.checking:
+            copies.checking = None
+        if s.opened is not None and message.text == "".join(s.pieces):
+            copies.text, copies.report = message.text, message.report
+        self.start_copy_check()  # the text changed while it was checked: check the new one
+        self.refresh_views()
+
+    def on_toggle_copies(self, message: msg.ToggleCopies) -> None:
+        self.state.copies.on = not self.state.copies.on
         self.refresh_views()

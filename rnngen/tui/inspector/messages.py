@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from rnngen.novelty import CorpusIndex, NoveltyReport
 from rnngen.probes import InspectionRecord, StepDetail
 from rnngen.tui.checkpoints import Opened
 from rnngen.unit_features import UnitsReport
@@ -43,6 +44,22 @@ class UnitsRanked(Message):
     def __init__(self, record: InspectionRecord, report: UnitsReport | None, error: str | None) -> None:
         super().__init__()
         self.record, self.report, self.error = record, report, error
+
+
+class CorpusIndexed(Message):
+    """The copy check's corpus index for request ``load_id`` (or why there is none)."""
+
+    def __init__(self, load_id: int, index: CorpusIndex | None, label: str, error: str | None) -> None:
+        super().__init__()
+        self.load_id, self.index, self.label, self.error = load_id, index, label, error
+
+
+class CopiesChecked(Message):
+    """The copy report of ``text`` (None: the check failed)."""
+
+    def __init__(self, text: str, report: NoveltyReport | None) -> None:
+        super().__init__()
+        self.text, self.report = text, report
 
 
 class Loaded(Message):
@@ -128,6 +145,10 @@ class StepBack(Message):
 
 class ToggleColour(Message):
     """Colour the sample by probability or by the selected unit."""
+
+
+class ToggleCopies(Message):
+    """Sample view: mark the stretches copied from the training corpus, or not."""
 
 
 class ToggleState(Message):

@@ -18,6 +18,7 @@ from rnngen.probes import InspectionRecord, StepDetail
 from rnngen.sampling import SamplingConfig, StepModel, choose_tokens, next_token_probs
 from rnngen.tokenizers import display_pieces
 from rnngen.tui.checkpoints import Opened
+from rnngen.tui.inspector.copies import CopyMarks
 from rnngen.unit_features import FeatureRanking, UnitScore, UnitsReport
 
 
@@ -76,11 +77,13 @@ class InspectorState:
     ranking: bool = False
     loading: bool = False
     error: str = ""
+    # The copy check: stretches of the text found verbatim in the training corpus.
+    copies: CopyMarks = field(default_factory=CopyMarks)
 
     @property
     def busy(self) -> bool:
-        """True while a worker is loading, generating, inspecting or ranking units."""
-        return self.loading or self.generating or self.inspecting or self.ranking
+        """True while a worker is loading, generating, inspecting, ranking units or checking copies."""
+        return self.loading or self.generating or self.inspecting or self.ranking or self.copies.busy
 
     # -- what to say
 
@@ -98,6 +101,8 @@ class InspectorState:
             parts.append("inspecting…")
         elif self.ranking:
             parts.append("ranking units…")
+        elif self.copies.busy:
+            parts.append("checking copies…")
         elif self.error:
             parts.append("error")
         return " · ".join(parts)

@@ -27,6 +27,8 @@ from rnngen.tui.inspector.state import InspectorState
 from rnngen.tui.widgets import Candidate, Heatmap, LogChart, SaturationPlot, TokenText, TopKBars, show_token
 from rnngen.tui.widgets.colors import SERIES, activation_rgb, bg_style, prob_rgb
 
+COPIED_STYLE = Style(color="#ff5fd7", bold=True, italic=True)  # text copied from the training corpus
+
 CURSOR_KEYS: list[BindingType] = [
     Binding("left", "move(-1)", "token", key_display="←→"),
     Binding("right", "move(1)", "token", show=False),
@@ -55,6 +57,16 @@ def probability_legend() -> Text:
         rgb = prob_rgb(p)
         if rgb is not None:
             out.append(f" {label} ", style=bg_style(rgb))
+    return out
+
+
+def copy_line_text(line: str) -> Text:
+    """The copy check's line: "copied" shown in the style the marked text has."""
+    out = Text(no_wrap=True, overflow="ellipsis", style="dim")
+    if line.startswith("copied "):
+        out.append("copied", style=COPIED_STYLE)
+        line = line[len("copied") :]
+    out.append(line)
     return out
 
 
@@ -99,6 +111,7 @@ class SampleView(View):
         Binding("g", "generate", "generate"),
         Binding("e", "edit_prompt", "prompt"),
         Binding("u", "toggle_colour", "colour"),
+        Binding("c", "toggle_copies", "copies"),
         *CURSOR_KEYS,
         Binding("up", "line(-1)", "line", show=False),
         Binding("down", "line(1)", "line", show=False),
@@ -120,6 +133,7 @@ class SampleView(View):
             yield Input("1.0", id="topp", compact=True, classes="number")
             yield Label(" n ", classes="field-label")
             yield Input("200", id="length", compact=True, classes="number")
+        yield Static(id="copy-line")
         with Horizontal(id="sample-body"):
             yield TokenText(id="sample-text")
             with Vertical(id="sample-side"):
@@ -134,6 +148,9 @@ class SampleView(View):
 
     def action_toggle_colour(self) -> None:
         self.post_message(msg.ToggleColour())
+
+    def action_toggle_copies(self) -> None:
+        self.post_message(msg.ToggleCopies())
 
     def action_choose(self, delta: int) -> None:
         self.post_message(msg.MoveChoice(delta))
@@ -165,11 +182,15 @@ class SampleView(View):
         text = self.query_one("#sample-text", TokenText)
         bars = self.query_one("#topk-bars", TopKBars)
         legend = self.query_one("#sample-legend", Static)
+        copy_line = self.query_one("#copy-line", Static)
         if state.opened is None:
             text.set_data([], [], placeholder="no checkpoint open (ctrl+o)")
             bars.set_data([])
             legend.update("")
+            copy_line.update("")
             return
+        copied = state.copies.marked(state.pieces)
+        copy_line.update(copy_line_text(state.copies.line(state.pieces, generating=state.generating)))
         unit_values = state.unit_values_for_doc() if state.colour_by == "unit" else None
         chosen = state.chosen_positions()
         styles: list[Style | None] = []
@@ -182,6 +203,8 @@ class SampleView(View):
                 style = None if rgb is None else bg_style(rgb)
             if i in chosen:  # a branch point: underlined, so the choices made stay visible
                 style = (style or Style()) + Style(underline=True)
+            if i in copied:  # inside a stretch found verbatim in the training corpus
+                style = (style or Style()) + COPIED_STYLE
             styles.append(style)
         text.set_data(
             state.pieces,

@@ -36,6 +36,7 @@ HELP = [
             ("g", "generate with the prompt and settings above"),
             ("e", "edit the prompt (enter: generate, esc: leave it)"),
             ("u", "colour by probability, or by the chosen unit"),
+            ("c", "mark text copied from the corpus (on / off)"),
             ("↑ ↓", "cursor one line up / down"),
             ("j k", "choose another candidate at the cursor (down / up)"),
             ("enter", "take it instead of the sampled token, sample on"),

@@ -1,0 +1,193 @@
+"""rnngen tui, sample view: stretches of the text found verbatim in the training corpus
+(20+ characters, as ``rnngen novelty`` counts them) are marked, the line under the
+settings gives the copied share and the longest shared stretch, ``c`` turns the marking
+off and on, and a corpus that is not known, gone or changed is one line, never a crash.
+
+The tiny models are untrained, so a copy is planted through the prompt: the sample text
+starts with a line of the corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.inspector import TEXT, run, save_tiny, settle
+from rich.style import Style
+
+from rnngen.builtin_corpora import corpora_dir
+from rnngen.checkpoint import load_checkpoint, save_checkpoint
+from rnngen.corpus import load_corpus
+from rnngen.novelty import CorpusIndex, corpus_record
+from rnngen.tui.inspector.app import InspectApp
+from rnngen.tui.inspector.copies import tokens_in_spans
+from rnngen.tui.inspector.views import COPIED_STYLE
+from rnngen.tui.widgets import TokenText
+
+COPIED_LINE = "But soft, what light through yonder window breaks?"  # a line of TEXT, 50 characters
+LENGTH = 40
+
+
+def corpus_file(folder: Path, text: str = TEXT) -> Path:
+    path = folder / "corpus.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def checkpoint_recording(folder: Path, corpus: Path | None) -> Path:
+    """A tiny checkpoint whose metadata records ``corpus`` as its training text (as training does)."""
+    path = save_tiny(folder / "tiny-lstm.safetensors", "lstm")
+    if corpus is not None:
+        ckpt = load_checkpoint(path)
+        ckpt.train["corpus"] = corpus_record(load_corpus(corpus).text, [corpus])
+        save_checkpoint(path, ckpt)
+    return path
+
+
+def make_app(path: Path, prompt: str = COPIED_LINE, **options) -> InspectApp:
+    loaded = load_checkpoint(path, with_training_state=False)
+    return InspectApp(loaded, seed=1, prompt=prompt, length=LENGTH, checkpoints_dir=path.parent, **options)
+
+
+def shown_text(app: InspectApp) -> str:
+    return "".join(app.state.pieces)
+
+
+def marked_styles(app: InspectApp) -> set[int]:
+    """The tokens the text widget draws in the copied style."""
+    widget = app.query_one("#sample-text", TokenText)
+    return {i for i, style in enumerate(widget.token_styles) if style is not None and style.bold and style.italic}
+
+
+def copy_line(app: InspectApp) -> str:
+    return app.query_one("#copy-line").render().plain
+
+
+def expected_marks(app: InspectApp, corpus_text: str) -> set[int]:
+    """What an independent copy check of the shown text says is copied, as token indices."""
+    report = CorpusIndex(corpus_text, cache=False).check(shown_text(app))
+    return tokens_in_spans(app.state.pieces, report.copied)
+
+
+def test_a_copied_stretch_is_marked_exactly_and_c_toggles_it(tmp_path):
+    corpus = corpus_file(tmp_path)
+    path = checkpoint_recording(tmp_path, corpus)
+
+    async def go():
+        app = make_app(path)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            text = shown_text(app)
+            assert text.startswith(COPIED_LINE) and len(text) > len(COPIED_LINE)
+            expected = expected_marks(app, TEXT)
+            # The prompt is a line of the corpus: every one of its characters is marked
+            # (the model may happen to continue the line a little, the check says how far).
+            assert set(range(len(COPIED_LINE))) <= expected
+            assert marked_styles(app) == expected == app.state.copies.marked(app.state.pieces)
+            report = app.state.copies.report
+            assert report is not None and report.longest is not None
+            line = copy_line(app)
+            assert line == f"copied {report.copied_share:.0%} in stretches ≥ 20 chars · longest {report.longest.length} chars at corpus.txt:2"
+            # The marks survive the other colouring and the cursor moving.
+            await pilot.press("left", "u")
+            assert marked_styles(app) == expected
+            await pilot.press("u", "c")
+            assert marked_styles(app) == set() and "not marked (c: mark them)" in copy_line(app)
+            await pilot.press("c")
+            assert marked_styles(app) == expected
+            # The built index is cached (the next session reads it instead of building it).
+            assert list((corpora_dir() / "cache").glob("novelty-*.npy"))
+
+    run(go())
+
+
+def test_a_fresh_text_is_not_marked(tmp_path):
+    corpus = corpus_file(tmp_path, "a corpus that holds none of the sampled text.\n" * 20)
+    path = checkpoint_recording(tmp_path, None)  # records nothing: the corpus is given instead
+
+    async def go():
+        app = make_app(path, prompt="ROMEO:", corpus=load_corpus(corpus))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            assert app.state.copies.report is not None
+            assert expected_marks(app, corpus.read_text(encoding="utf-8")) == set()
+            assert marked_styles(app) == set()
+            assert copy_line(app).startswith("copied 0% in stretches ≥ 20 chars · longest")
+
+    run(go())
+
+
+def test_branching_and_stepping_back_mark_the_new_text(tmp_path):
+    corpus = corpus_file(tmp_path)
+    path = checkpoint_recording(tmp_path, corpus)
+
+    async def go():
+        app = make_app(path)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            before = shown_text(app)
+            # Branch one token after the prompt: the prompt stays copied, the rest is new.
+            await pilot.press("home", *["right"] * (len(COPIED_LINE) + 2), "j", "j", "enter")
+            await settle(pilot)
+            assert shown_text(app) != before
+            assert app.state.copies.text == shown_text(app)
+            assert marked_styles(app) == expected_marks(app, TEXT)
+            assert set(range(len(COPIED_LINE))) <= marked_styles(app)
+            await pilot.press("backspace")
+            await settle(pilot)
+            assert shown_text(app) == before and app.state.copies.text == before
+            assert marked_styles(app) == expected_marks(app, TEXT)
+            await pilot.press("g")  # a new text is checked again
+            await settle(pilot)
+            assert app.state.copies.text == shown_text(app)
+            assert marked_styles(app) == expected_marks(app, TEXT)
+
+    run(go())
+
+
+def test_an_unknown_missing_or_changed_corpus_is_one_line_not_a_crash(tmp_path):
+    corpus = corpus_file(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cases = {"unrecorded": checkpoint_recording(tmp_path / "a", None), "changed": checkpoint_recording(tmp_path / "b", corpus)}
+    expected = {
+        "unrecorded": "no copy check (--corpus PATH): the checkpoint does not record its corpus",
+        "changed": "no copy check (--corpus PATH): the training corpus",
+        "missing": "no copy check (--corpus PATH): cannot read the training corpus: file not found",
+    }
+    corpus.write_text(TEXT + "one more line\n", encoding="utf-8")  # edited after training
+
+    async def check(path: Path, what: str) -> None:
+        app = make_app(path)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            line = copy_line(app)
+            assert line.startswith(expected[what]), line
+            assert "\n" not in line
+            if what == "changed":
+                assert "has changed since training" in line
+            assert marked_styles(app) == set() and app.state.copies.report is None
+            await pilot.press("c", "g")  # the keys still work; nothing breaks
+            await settle(pilot)
+            assert app.state.doc and app.return_code is None
+
+    async def go():
+        await check(cases["unrecorded"], "unrecorded")
+        await check(cases["changed"], "changed")
+        corpus.unlink()
+        await check(cases["changed"], "missing")
+
+    run(go())
+
+
+def test_copied_style_is_distinct_from_the_branch_underline():
+    assert COPIED_STYLE.bold and COPIED_STYLE.italic and not COPIED_STYLE.underline
+    assert (Style(underline=True) + COPIED_STYLE).underline
+
+
+def test_snapshot_sample_view_marks_copies(snap_compare, tmp_path):
+    corpus = corpus_file(tmp_path)
+    path = checkpoint_recording(tmp_path, corpus)
+
+    async def before(pilot):
+        await settle(pilot)
+
+    assert snap_compare(make_app(path), terminal_size=(80, 24), run_before=before)
