@@ -80,8 +80,14 @@ def check_key(state: ServerState, request: web.Request) -> None:
 
 
 async def health(request: web.Request) -> web.Response:
+    """Liveness, plus what the server is doing: requests in flight, and per model how many
+    requests it ran in how many batches (the largest batch in rows)."""
     state = request.app[STATE]
-    return web.json_response({"status": "draining" if state.draining else "ok", "models": list(state.models)})
+    stats = {name: dict(served.worker.stats) for name, served in state.models.items()}
+    return web.json_response(
+        {"status": "draining" if state.draining else "ok", "models": list(state.models), "in_flight": state.in_flight,
+         "batching": stats}
+    )  # fmt: skip
 
 
 async def list_models(request: web.Request) -> web.Response:

@@ -35,6 +35,8 @@ class ModelWorker:
         self.stepper = StepModel(model.net)
         self.queue: queue.Queue[Job | None] = queue.Queue()
         self.backlog: deque[Job | None] = deque()  # taken from the queue, could not join the batch
+        # Read by GET /health: requests answered alone, batches, requests in batches, the largest batch's rows.
+        self.stats = {"alone": 0, "batches": 0, "batched": 0, "largest_batch": 0}
         self.thread = threading.Thread(target=self._serve, name=f"rnngen-serve-{name}", daemon=True)
 
     def start(self) -> None:
@@ -58,15 +60,21 @@ class ModelWorker:
             batch = [job]
             try:
                 if job.request.reproducible:
+                    self.stats["alone"] += 1
                     run_alone(self.model, self.stepper, job)
                 else:
                     batch = self._gather(job)
+                    self.stats["batches"] += 1
                     admit = partial(self._admit, batch_key(job))
-                    run_together(self.model, self.stepper, batch, admit, self.max_rows)
+                    run_together(self.model, self.stepper, batch, admit, self.max_rows, self._count)
             except Exception as exc:  # a worker never dies: the requests in hand get an error instead
                 print(f"rnngen serve: {self.name}: generation failed: {exc!r}", file=sys.stderr, flush=True)
                 for failed in batch:
                     failed.fail("generation failed; see the server's log")
+
+    def _count(self, jobs: int, rows: int) -> None:
+        self.stats["batched"] += jobs
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], rows)
 
     def _gather(self, first: Job) -> list[Job]:
         """``first`` and the compatible requests that arrive within the batching window."""

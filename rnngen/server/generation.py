@@ -187,16 +187,26 @@ class TogetherRun:
 
 
 def run_together(
-    model: Model, stepper: StepModel, jobs: list[Job], admit: Callable[[int], list[Job]], max_rows: int
+    model: Model,
+    stepper: StepModel,
+    jobs: list[Job],
+    admit: Callable[[int], list[Job]],
+    max_rows: int,
+    count: Callable[[int, int], None] = lambda jobs, rows: None,
 ) -> None:
     """Answer ``jobs`` as one batch; between steps ``admit(room)`` hands over newly arrived
-    compatible jobs (at most ``room`` rows), which join the batch at once."""
+    compatible jobs (at most ``room`` rows), which join the batch at once. ``count(jobs, rows)``
+    hears of each job that joins and the batch's size then."""
     run = TogetherRun(model, stepper, config_of(jobs[0].request))
     for job in jobs:
         run.add(job)
+    count(len(jobs), len(run.rows))
     while True:
-        for job in admit(max_rows - len(run.rows)):
+        joining = admit(max_rows - len(run.rows))
+        for job in joining:
             run.add(job)
+        if joining:
+            count(len(joining), len(run.rows))
         if not run.rows:
             return
         run.step()
