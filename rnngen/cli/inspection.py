@@ -216,6 +216,11 @@ def _print_summary(ckpt: Path, loaded, record) -> None:
     help="Folder listed when no CKPT is given.",
 )
 @click.option("--threads", type=int, default=1, help="CPU threads (1 is fastest for one-token steps).")
+@click.option(
+    "--corpus",
+    default=None,
+    help="Training text for the copy check that marks copied stretches (default: the one the checkpoint records).",
+)
 @click.option("--web", is_flag=True, help="Serve the inspector to web browsers instead (needs rnngen[web]).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --web: the address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="With --web: the port (0: any free one).")
@@ -226,6 +231,7 @@ def tui(
     seed: int | None,
     folder: Path,
     threads: int,
+    corpus: str | None,
     web: bool,
     host: str,
     port: int,
@@ -246,6 +252,7 @@ def tui(
     if threads < 1:
         raise RnngenError("--threads must be at least 1")
     _check_web_options(web, port)
+    training_text = _copy_check_corpus(corpus)
     torch.set_num_threads(threads)
     loaded = load_checkpoint(ckpt, with_training_state=False) if ckpt is not None else None
     if loaded is not None and prompt:
@@ -253,15 +260,27 @@ def tui(
 
         encode_text(loaded.tokenizer, prompt)  # a prompt the model cannot read is a one-line error now
     if web:
-        _serve_web(ckpt, prompt, length, seed, folder, threads, host, port)
+        _serve_web(ckpt, prompt, length, seed, folder, threads, host, port, corpus)
         return
     from rnngen.tui.inspector.app import InspectApp
 
-    app = InspectApp(loaded, checkpoints_dir=folder, prompt=prompt, length=length, seed=seed)
+    app = InspectApp(loaded, checkpoints_dir=folder, prompt=prompt, length=length, seed=seed, corpus=training_text)
     app.run()
     code = app.return_code or 0
     if code:
         sys.exit(code)
+
+
+def _copy_check_corpus(corpus: str | None):
+    """``--corpus``: read now, so a corpus that cannot be read is a usage error (exit 2)."""
+    if corpus is None:
+        return None
+    from rnngen.corpus import load_corpus
+
+    try:
+        return load_corpus(corpus)
+    except RnngenError as exc:
+        raise click.UsageError(f"--corpus: {exc}") from None
 
 
 def _check_web_options(web: bool, port: int) -> None:
@@ -283,6 +302,7 @@ def _serve_web(
     threads: int,
     host: str,
     port: int,
+    corpus: str | None = None,
 ) -> None:
     """``tui --web``: each browser tab runs this same command without --web (paths made absolute)."""
     from rnngen.tui import web
@@ -293,5 +313,7 @@ def _serve_web(
         args.append(f"--prompt={prompt}")  # one token, even when the prompt starts with "-"
     if seed is not None:
         args += ["--seed", str(seed)]
+    if corpus is not None:  # a path made absolute; a built-in name as it is
+        args.append(f"--corpus={Path(corpus).resolve() if Path(corpus).exists() else corpus}")
     title = f"rnngen tui {ckpt.name if ckpt is not None else folder}"
     web.serve(args, host=host, port=port, title=title)

@@ -8,8 +8,16 @@ starts with a line of the corpus."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+from helpers.cli import run_cli
 from helpers.inspector import TEXT, run, save_tiny, settle
 from rich.style import Style
 
@@ -191,3 +199,53 @@ def test_snapshot_sample_view_marks_copies(snap_compare, tmp_path):
         await settle(pilot)
 
     assert snap_compare(make_app(path), terminal_size=(80, 24), run_before=before)
+
+
+# ---- the command line: rnngen tui CKPT --corpus PATH ----------------------------------------------
+
+
+def test_tui_refuses_a_corpus_it_cannot_read(tmp_path):
+    path = save_tiny(tmp_path / "tiny-lstm.safetensors", "lstm")
+    result = run_cli("tui", path, "--corpus", tmp_path / "missing.txt", ok=False)
+    assert result.exit_code == 2
+    assert "--corpus: no such file or folder" in result.output and "Traceback" not in result.output
+
+
+TMUX = shutil.which("tmux")
+TMUX_CMD = [TMUX or "tmux", "-L", f"rnngen-copies-test-{os.getpid()}", "-f", "/dev/null"]
+
+
+def wait_for_screen(session: str, *needles: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = subprocess.run(
+            [*TMUX_CMD, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+        ).stdout
+        if all(n in screen for n in needles):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{needles} not on screen after {timeout}s:\n{screen}")
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed: the real-terminal check needs it")
+def test_real_tui_with_corpus_option_marks_copies(tmp_path):
+    """The real program: --corpus names the training text; the copy line reports the planted copy."""
+    corpus = corpus_file(tmp_path)
+    path = save_tiny(tmp_path / "tiny-lstm.safetensors", "lstm")
+    rnngen = Path(sys.executable).parent / "rnngen"
+    session = f"rnngen-copies-test-{os.getpid()}"
+    command = " ".join(
+        shlex.quote(str(a))
+        for a in [rnngen, "tui", path, "--corpus", corpus, "--seed", "1", "--length", "10", f"--prompt={COPIED_LINE}"]
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm-256color"}
+    subprocess.run([*TMUX_CMD, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command],
+                   check=True, env=env, cwd=tmp_path)
+    try:
+        wait_for_screen(session, "in stretches ≥ 20 chars · longest 50 chars at corpus.txt:2", "c copies")
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "c"], check=True)
+        wait_for_screen(session, "copies from corpus.txt: not marked (c: mark them)")
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "q"], check=True)
+    finally:
+        subprocess.run([*TMUX_CMD, "kill-server"], capture_output=True)
