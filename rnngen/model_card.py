@@ -53,7 +53,11 @@ def code_span(text: str) -> str:
     if len(text) > MAX_INLINE:
         text = text[: MAX_INLINE - 3] + "..."
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    if not text:
+        return "` `"  # CommonMark has no empty code span
+    # A parser strips one space from each end when both ends have one: pad so it strips ours.
+    both_spaces = text[0] == " " and text[-1] == " " and text.strip()
+    pad = " " if text[0] == "`" or text[-1] == "`" or both_spaces else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
