@@ -26,7 +26,7 @@ from rnngen.checkpoint import load_checkpoint, save_checkpoint
 from rnngen.corpus import load_corpus
 from rnngen.novelty import CorpusIndex, corpus_record
 from rnngen.tui.inspector.app import InspectApp
-from rnngen.tui.inspector.copies import tokens_in_spans
+from rnngen.tui.inspector.copies import check_text, tokens_in_spans
 from rnngen.tui.inspector.views import COPIED_STYLE
 from rnngen.tui.widgets import TokenText
 
@@ -249,3 +249,19 @@ def test_real_tui_with_corpus_option_marks_copies(tmp_path):
         subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "q"], check=True)
     finally:
         subprocess.run([*TMUX_CMD, "kill-server"], capture_output=True)
+
+
+def test_tokens_in_spans_marks_every_token_that_overlaps_a_stretch():
+    pieces = ["But", " soft", ",", " what", " light", "\n"]  # offsets 0-3, 3-8, 8-9, 9-14, 14-20, 20-21
+    assert tokens_in_spans(pieces, []) == set()
+    assert tokens_in_spans(pieces, [(4, 9)]) == {1, 2}
+    assert tokens_in_spans(pieces, [(0, 1), (13, 15), (20, 21)]) == {0, 3, 4, 5}
+    assert tokens_in_spans(["", "ab", ""], [(0, 2)]) == {1}  # an empty piece holds no copied character
+
+
+def test_a_word_level_model_counts_copied_stretches_in_words():
+    index = CorpusIndex("the quick brown fox jumps over the lazy dog\n" * 3, cache=False)
+    assert check_text(index, "# quick brown fox #", "word").copied == []  # 3 words, 17 characters
+    assert check_text(index, "# quick brown fox jumps over #", "word").threshold == "5 words"
+    assert check_text(index, "# quick brown fox jumps over #", "word").copied == [(1, 29)]
+    assert check_text(index, "# quick brown fox jumps over #", "char").threshold == "20 chars"
