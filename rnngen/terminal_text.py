@@ -14,6 +14,7 @@ unchanged.
 
 from __future__ import annotations
 
+import os
 from typing import TextIO
 
 KEPT = "\n\t"
@@ -53,6 +54,15 @@ def is_terminal(stream: TextIO | None) -> bool:
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
+
+
+def plain_text(stream: TextIO | None) -> bool:
+    """Whether output to ``stream`` must be plain text: no colour, no styles, no redrawn lines.
+
+    So it is for a file or pipe, with ``NO_COLOR`` set to anything but "" (no-color.org),
+    and on a terminal that says it cannot do more (``TERM=dumb``).
+    """
+    return not is_terminal(stream) or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
 def for_stream(text: str, stream: TextIO | None) -> str:

@@ -13,7 +13,7 @@ import click
 from rnngen.cli.common import echo, flag, given
 from rnngen.cli.novelty import novelty_option, report_novelty
 from rnngen.errors import RnngenError
-from rnngen.terminal_text import is_terminal, visible_controls
+from rnngen.terminal_text import is_terminal, plain_text, visible_controls
 
 
 def _stops(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -213,7 +213,7 @@ def sample(
     shown = visible_controls if is_terminal(out) else str
     penalty = (repetition_penalty, penalty_window) if repetition_penalty is not None else None
     # Colour only where someone looks at it: a terminal, and not when NO_COLOR asks for none.
-    shade = color and not jsonl and not quiet and is_terminal(out) and not os.environ.get("NO_COLOR")
+    shade = color and not jsonl and not quiet and not plain_text(out)
     if beam is not None:
         from rnngen.beam_search import beam_search
         from rnngen.sampling import SampleResult, token_records

@@ -69,7 +69,12 @@ TRAIN_OPTIONS = [
         "--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation."
     ),
     click.option("--seed", type=int, default=D.seed, help="Random seed (same machine and threads = same run)."),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, help="Where to train."),
+    click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+        default=D.device,
+        help="Where to train: a CUDA GPU, an Apple GPU (mps), or the CPU (auto: CUDA if there is one, else the CPU).",
+    ),
     click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads."),
     click.option(
         "--precision",
@@ -141,11 +146,25 @@ TRAIN_OPTIONS = [
         default=None,
         help="Log scalars and gradient histograms to this TensorBoard folder (needs rnngen[tensorboard]).",
     ),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="Print only errors, alarms and the result lines (checkpoint:, best:); no progress.",
+    ),
+    click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Also print the planner's choices in full and, per evaluation, gradient norms, learning rate and tokens/s.",
+    ),
 ]
 
 
 # The train command's parameters that are not training options, and the one named differently.
-NOT_OPTIONS = ("corpus", "out", "resume", "init_from", "encoding", "tui", "nproc", "log_jsonl", "tensorboard")
+NOT_OPTIONS = (
+    "corpus", "out", "resume", "init_from", "encoding", "tui", "nproc", "log_jsonl", "tensorboard", "quiet", "verbose",
+)  # fmt: skip
 OPTION_NAMES = {"time_spec": "time"}
 
 
@@ -171,9 +190,13 @@ def train(ctx: click.Context, **params) -> None:
     """
     from rnngen.corpus import load_corpus
 
+    if params["quiet"] and params["verbose"]:
+        raise click.UsageError("give --quiet or --verbose, not both")
     config, explicit = build_train_config(params, ctx)
     if params["patience"] is not None and params["nproc"] != 1:
         raise click.UsageError("--patience works with one process only (not with --nproc)")
+    if params["device"] == "mps" and params["nproc"] != 1:
+        raise click.UsageError("--nproc trains on CPUs or CUDA GPUs, not with --device mps (one Apple GPU)")
     if params["init_from"] is not None:
         _check_init_from(params, config, explicit)
     if params["nproc"] != 1 and "WORLD_SIZE" not in os.environ:
@@ -187,11 +210,12 @@ def train(ctx: click.Context, **params) -> None:
         code = run_training_dashboard(config, corpus, out=params["out"], resume=params["resume"], explicit=explicit)
         ctx.exit(code)
     from rnngen.api import run_training
-    from rnngen.progress import TrainingProgress
+    from rnngen.progress import NORMAL, QUIET, VERBOSE, TrainingProgress
     from rnngen.training.distributed import rank
 
     quiet = rank() != 0  # in a multi-process run only rank 0 speaks
-    with TrainingProgress(quiet_console() if quiet else None) as progress:
+    verbosity = QUIET if params["quiet"] else VERBOSE if params["verbose"] else NORMAL
+    with TrainingProgress(quiet_console() if quiet else None, verbosity=verbosity) as progress:
         stop = threading.Event()
         with stop_on_signals(stop, progress.say):
             done = run_training(

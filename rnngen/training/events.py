@@ -29,6 +29,7 @@ class StartEvent:
     out: Path
     notes: list[str] = field(default_factory=list)
     plan: str | None = None  # what the budget buys and what was chosen for it
+    plan_details: dict | None = None  # Plan.to_json(): the options chosen, the speeds measured
 
 
 @dataclass

@@ -241,7 +241,7 @@ class Trainer:
             train_tokens=self.train_split.tokens,
             val_tokens=self.val_split.tokens,
             vocab=vocab,
-            gpu=self.device.type == "cuda",
+            gpu=self.device.type in ("cuda", "mps"),
             speed=speed if timed else None,
         )
         return config
@@ -487,6 +487,7 @@ class Trainer:
                 out=self.out,
                 notes=list(self.notes),
                 plan=self.plan.summary if self.plan else None,
+                plan_details=self.plan.to_json() if self.plan else None,
             )
         )
         reason = "budget"
