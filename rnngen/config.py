@@ -194,8 +194,8 @@ def validate_config(c: TrainConfig) -> None:
         raise RnngenError(f"{setting('on_nan')} must be stop or skip")
     if c.precision not in ("auto", "fp32", "bf16"):
         raise RnngenError(f"{setting('precision')} must be auto, fp32 or bf16")
-    if c.device not in ("auto", "cpu", "cuda"):
-        raise RnngenError(f"{setting('device')} must be auto, cpu or cuda")
+    if c.device not in ("auto", "cpu", "cuda", "mps"):
+        raise RnngenError(f"{setting('device')} must be auto, cpu, cuda or mps")
 
 
 def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]) -> TrainConfig:

@@ -34,7 +34,12 @@ from rnngen.units import format_duration
     "--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation."
 )
 @click.option("--seed", type=int, default=D.seed, help="Random seed (the same for every cell).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, help="Where to train.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+    default=D.device,
+    help="Where to train: a CUDA GPU, an Apple GPU (mps), or the CPU (auto: CUDA if there is one, else the CPU).",
+)
 @click.option("--threads", type=int, default=None, show_default="torch's choice", help="CPU threads.")
 @click.option("--probe-len", type=int, default=96, help="Tokens of the validation window the gradient is measured on.")
 @click.option(

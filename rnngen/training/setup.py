@@ -80,8 +80,14 @@ def check_out_path(out: Path, *, resuming_from: Path | None) -> None:
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device for ``--device``; a GPU that is not there is refused in one line.
+
+    ``auto`` picks CUDA or the CPU, never MPS: the Apple GPU is used when asked for by name
+    (no CI machine has one to test it on)."""
     if name == "cuda" and not torch.cuda.is_available():
         raise RnngenError(f"{setting('device')} cuda was asked for but no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RnngenError(f"{setting('device')} mps: this machine has no Apple GPU (MPS)")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
@@ -99,9 +105,12 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 
 
 def bf16_supported(device: torch.device) -> bool:
-    """Whether ``device`` runs bf16 fast: AMX or AVX512-BF16 on a CPU, bf16 on a CUDA GPU."""
+    """Whether ``device`` runs bf16 fast: AMX or AVX512-BF16 on a CPU, bf16 on a CUDA GPU
+    (never on an Apple GPU: MPS trains in fp32)."""
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
+    if device.type == "mps":
+        return False
     cpu = getattr(torch, "cpu", None)
     return any(
         getattr(cpu, probe, lambda: False)() for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
