@@ -287,6 +287,14 @@ def recorded_corpus_text(record: object, encoding: str = "utf-8") -> str:
     ):
         raise RnngenError("the checkpoint's corpus record is malformed")
     label = sources[0] if len(sources) == 1 else f"{Path(sources[0]).parent} ({len(sources)} files)"
+    # Sizes first: a file of another size cannot hold the same text (a character is 1-4
+    # bytes, a CRLF 2 bytes for 1, a byte-order mark 3), and nothing too big is read.
+    try:
+        size = sum(Path(s).stat().st_size for s in sources)
+    except OSError:
+        size = None  # reading says what is wrong
+    if size is not None and not chars - len(sources) <= size <= 4 * chars + 3 * len(sources):
+        raise RnngenError(f"the training corpus {label} has changed since training")
     try:
         # A folder's files were joined with a line break each (corpus.load_corpus).
         parts = [read_text_file(Path(s), encoding, allow_empty=len(sources) > 1) for s in sources]

@@ -52,3 +52,13 @@ def test_copied_spans_are_every_stretch_over_the_threshold():
     report = index.check(sample)
     start_a, start_b = sample.index(first), sample.index(second)
     assert report.copied == [(start_a, start_a + len(first)), (start_b, start_b + len(second))]
+
+
+def test_a_file_of_another_size_is_not_read(tmp_path):
+    """A record whose files are far bigger than its text is refused by size, before reading
+    (a forged record cannot make the inspector load a huge file)."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\xff\xfe\x00" * 10_000)  # not even text: reading it would say so
+    record = {"sources": [str(big)], "chars": 10, "sha256": "0" * 64}
+    with pytest.raises(RnngenError, match="has changed since training"):
+        recorded_corpus_text(record)
