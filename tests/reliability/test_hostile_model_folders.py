@@ -82,6 +82,7 @@ CASES = {
     "vocab missing": (lambda f, o: (f / "vocab.json").unlink(), "vocab.json is missing"),
     "vocab edited": (_edit_vocab, "vocab.json does not match the vocabulary"),
     "vocab nested deep": (_raw("vocab.json", '{"a":' * 3000 + "1" + "}" * 3000), "vocab.json is nested deeper"),
+    "vocab too big": (lambda f, o: os.truncate(f / "vocab.json", (64 << 20) + 1), "larger than 64 MB"),
     "vocab not UTF-8": (lambda f, o: (f / "vocab.json").write_bytes(b'{"\xff": 0}'), "vocab.json is not valid JSON"),
 }
 
