@@ -9,6 +9,7 @@ starts with a line of the corpus."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -265,3 +266,18 @@ def test_a_word_level_model_counts_copied_stretches_in_words():
     assert check_text(index, "# quick brown fox jumps over #", "word").threshold == "5 words"
     assert check_text(index, "# quick brown fox jumps over #", "word").copied == [(1, 29)]
     assert check_text(index, "# quick brown fox jumps over #", "char").threshold == "20 chars"
+
+
+def test_a_trained_checkpoint_finds_its_own_corpus(char_ckpt, english_corpus):
+    """No --corpus: ``rnngen train`` recorded the corpus, and the inspector reads it back."""
+    line = "Before we proceed any further, hear me speak."  # a line of the training text
+
+    async def go():
+        app = InspectApp(load_checkpoint(char_ckpt, with_training_state=False), seed=1, prompt=line, length=20)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            assert set(range(len(line))) <= marked_styles(app)
+            assert marked_styles(app) == expected_marks(app, english_corpus.read_text(encoding="utf-8"))
+            assert re.search(r"longest \d+ chars at english\.txt:\d+$", copy_line(app))
+
+    run(go())
