@@ -74,7 +74,8 @@ def export_hf(ckpt: Checkpoint, out: Path, *, source: str) -> dict:
     tmp = _make_temp_folder(out)
     try:
         # Weights only: the optimizer and the training-state tensors stay behind.
-        save_checkpoint(tmp / WEIGHTS_FILE, Checkpoint(ckpt.model_config, tokenizer, ckpt.train, ckpt.model_state()))
+        published = published_train_record(ckpt.train)
+        save_checkpoint(tmp / WEIGHTS_FILE, Checkpoint(ckpt.model_config, tokenizer, published, ckpt.model_state()))
         for name, data in files.items():
             _write_new(tmp / name, data)
         load_checkpoint(tmp)  # the folder reads back, with every check a stranger's folder gets
@@ -83,6 +84,27 @@ def export_hf(ckpt: Checkpoint, out: Path, *, source: str) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"folder": out, "files": [WEIGHTS_FILE, *files], "parameters": parameters}
+
+
+def published_train_record(train: dict) -> dict:
+    """``train`` with every file path cut to its name: a folder made to be shared must not
+    tell strangers where the author keeps files (corpus sources, the parent, --val-file).
+    Sizes and checksums stay, so the corpus can still be recognised."""
+    record = dict(train)
+    corpus = record.get("corpus")
+    if isinstance(corpus, dict) and isinstance(corpus.get("sources"), list):
+        record["corpus"] = {**corpus, "sources": [_name(s) for s in corpus["sources"]]}
+    parent = record.get("parent")
+    if isinstance(parent, dict) and "path" in parent:
+        record["parent"] = {**parent, "path": _name(parent["path"])}
+    config = record.get("config")
+    if isinstance(config, dict) and isinstance(config.get("val_file"), str):
+        record["config"] = {**config, "val_file": _name(config["val_file"])}
+    return record
+
+
+def _name(path: object) -> object:
+    return Path(path).name if isinstance(path, str) else path
 
 
 def _make_temp_folder(out: Path) -> Path:

@@ -87,3 +87,17 @@ def test_lstmvis_options_are_refused_with_hf(tmp_path, char_ckpt, english_corpus
     result = run_cli("export", char_ckpt, "--format", "hf", tmp_path / "o", "--text-file", english_corpus, ok=False)
     assert_clean_failure(result, "apply to --format lstmvis only")
     assert not (tmp_path / "o").exists()
+
+
+def test_the_folder_tells_no_one_where_the_author_keeps_files(tmp_path, english_corpus):
+    """A folder made to be shared keeps the corpus's name, size and checksum, not its path."""
+    ckpt = tmp_path / "private" / "m.safetensors"
+    run_cli("train", english_corpus, "--steps", "2", "--out", ckpt, *TINY)
+    source = load_checkpoint(ckpt)
+    assert str(english_corpus) in json.dumps(source.train)  # the private checkpoint keeps it
+    run_cli("export", ckpt, "--format", "hf", tmp_path / "hf")
+    published = load_checkpoint(tmp_path / "hf").train
+    text = json.dumps(published) + (tmp_path / "hf" / "README.md").read_text()
+    assert str(tmp_path) not in text and str(english_corpus.parent) not in text
+    assert published["corpus"]["sources"] == [english_corpus.name]
+    assert published["corpus"]["sha256"] == source.train["corpus"]["sha256"]
