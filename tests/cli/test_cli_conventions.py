@@ -137,6 +137,7 @@ def test_piped_output_is_plain_text(tmp_path, corpus, no_color):
         for name, output in (("stdout", done.stdout), ("stderr", done.stderr)):
             assert b"\x1b" not in output, f"rnngen {args[0]}: ESC in piped {name}: {output[:300]!r}"
             assert b"\r" not in output, f"rnngen {args[0]}: a carriage return (a redrawn bar) in {name}"
+            assert "━".encode() not in output, f"rnngen {args[0]}: a progress bar in piped {name}"
 
 
 def test_piped_training_progress_is_one_line_per_evaluation(tmp_path, corpus):
