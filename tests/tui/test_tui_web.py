@@ -3,6 +3,7 @@ chromium (tests/helpers/browser.py), driven by keys, then stopped with Ctrl-C.""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shlex
@@ -12,9 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
-
-import pytest
 
 from rnngen.tui.web import inspector_command
 from tests.helpers.browser import headless_chromium, press, wait_for_screen
@@ -91,7 +91,7 @@ def test_the_browser_shows_the_inspector_keys_switch_views_and_ctrl_c_ends_every
         # Ctrl-C with the tab still open: the group gets SIGINT, as from a terminal.
         os.killpg(server.pid, signal.SIGINT)
         assert server.wait(timeout=60) == 0, err.read_text()
-        wait_until(lambda: not process_group(server.pid), "every inspector process to end")
+        assert process_group(server.pid) == {}  # the server waited for every inspector to end
         wait_until(lambda: chrome.execute_script("return document.body.classList.contains('-closed')"), "Session ended")
     finally:
         if chrome is not None:
@@ -100,7 +100,7 @@ def test_the_browser_shows_the_inspector_keys_switch_views_and_ctrl_c_ends_every
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
     assert out.read_text().splitlines() == [URL_LINE.search(out.read_text()).group(0)]  # one line, no noise
-    assert err.read_text() == ""
+    assert err.read_text() == "", err.read_text()
     assert not list(tmp_path.rglob("pwned*")) and not list(Path.cwd().rglob("pwned*"))
 
 
@@ -132,21 +132,48 @@ def test_a_busy_port_a_bad_one_or_one_without_web_is_one_line(char_ckpt):
     assert_clean_failure(run_cli("tui", char_ckpt, "--host", "0.0.0.0", ok=False), "--host needs --web")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_the_server_alone_stops_on_a_signal_with_exit_code_zero(char_ckpt, tmp_path, signum):
-    out = tmp_path / "server.out"
-    with out.open("wb") as stdout:
+def request(url: str, path: str, headers: dict[str, str]) -> int:
+    """The status of GET url/path with exactly these extra headers (Host included)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_only_pages_addressed_to_loopback_and_our_own_origin_are_answered(char_ckpt, tmp_path):
+    """DNS rebinding (another name for 127.0.0.1) and other sites' pages opening the websocket are refused."""
+    out, err = tmp_path / "server.out", tmp_path / "server.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
         server = subprocess.Popen(
             [sys.executable, "-m", "rnngen", "tui", str(char_ckpt), "--web", "--port", "0"],
             stdout=stdout,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
         )
     try:
-        wait_until(lambda: URL_LINE.search(out.read_text()), "the URL line")
-        server.send_signal(signum)
+        url = wait_until(lambda: (m := URL_LINE.search(out.read_text())) and m.group(1), "the URL line")
+        port = urllib.parse.urlsplit(url).port
+        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}  # fmt: skip
+        assert request(url, "/", {"Host": f"127.0.0.1:{port}"}) == 200
+        assert request(url, "/", {"Host": f"localhost:{port}"}) == 200
+        assert request(url, "/", {"Host": f"rebound.example:{port}"}) == 403
+        assert request(url, "/", {}) == 400  # aiohttp's own answer: HTTP/1.1 requires a Host
+        assert request(url, "/static/js/textual.js", {"Host": f"attacker.example:{port}"}) == 403
+        evil = {"Host": f"127.0.0.1:{port}", "Origin": "http://attacker.example"}
+        assert request(url, "/ws", evil | upgrade) == 403
+        other_port = {"Host": f"127.0.0.1:{port}", "Origin": f"http://127.0.0.1:{port + 1}"}
+        assert request(url, "/ws", other_port | upgrade) == 403
+        assert request(url, "/ws", {"Host": f"127.0.0.1:{port}", "Origin": "null"} | upgrade) == 403
+        server.send_signal(signal.SIGTERM)  # SIGTERM, to the server alone: stops it as Ctrl-C does
         assert server.wait(timeout=60) == 0
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-    assert server.stderr is not None and server.stderr.read() == b""
+    assert "Traceback" not in err.read_text()  # a client's malformed request is logged on one line
