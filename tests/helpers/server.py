@@ -43,8 +43,12 @@ class ServerProcess:
         return self.lines.get(timeout=timeout)
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
+        """Signal it and wait for its exit code."""
+        self.proc.send_signal(signum)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 60) -> int:
+        """Its exit code, once it has exited by itself (after a signal already sent)."""
         return self.proc.wait(timeout)
 
     def stderr(self) -> str:

@@ -30,7 +30,7 @@ def test_a_signal_drains_requests_in_flight_then_exits_0(char_ckpt, signum):
         status, body = finish()
         assert status == 200 and [len(c["text"]) for c in body["choices"]] == [30, 30]
         conn.close()
-        assert server.stop() == 0
+        assert server.wait() == 0
         assert "Traceback" not in server.stderr()
 
 
@@ -44,7 +44,7 @@ def test_a_stream_in_flight_runs_to_done_on_sigterm(char_ckpt):
         server.proc.send_signal(signal.SIGTERM)
         rest = response.read().decode()
         assert rest.endswith("data: [DONE]\n\n") and '"finish_reason": "length"' in rest
-        assert server.stop() == 0
+        assert server.wait() == 0
 
 
 def run_serve(*args: str, prelude: str = "") -> subprocess.CompletedProcess:
@@ -123,3 +123,15 @@ def test_load_50_concurrent_streaming_clients_all_answered(char_ckpt):
         health = server.health()
         assert health["in_flight"] == 0 and health["batching"]["char"]["batched"] == clients * rounds
         assert server.stop() == 0
+
+
+def test_a_second_signal_stops_at_once_with_130(char_ckpt):
+    with ServerProcess(char_ckpt) as server:
+        conn, _finish = half_sent(server, {"model": "char", "prompt": "All:", "max_tokens": 5})
+        server.wait_in_flight(1)
+        server.proc.send_signal(signal.SIGTERM)
+        assert "stopping" in server.next_line()
+        server.proc.send_signal(signal.SIGINT)
+        assert server.wait() == 130
+        assert server.stderr() == "rnngen serve: stopped before every request in progress was answered\n"
+        conn.close()
