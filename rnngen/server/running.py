@@ -7,6 +7,7 @@ Draining: the listening socket closes, requests already accepted are answered to
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -62,12 +63,12 @@ async def serve(
         served.worker.start()
     bound = runner.addresses[0]
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    say(f"rnngen serve: http://{shown}:{bound[1]}/v1 models: {', '.join(models)} (Ctrl-C stops)")
-
+    # Handlers first: once the URL is shown, Ctrl-C must drain, never interrupt.
     loop = asyncio.get_running_loop()
     signals = asyncio.Queue[int]()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, signals.put_nowait, signum)
+    say(f"rnngen serve: http://{shown}:{bound[1]}/v1 models: {', '.join(models)} (Ctrl-C stops)")
     await signals.get()
     state = app[STATE]
     state.draining = True
@@ -79,6 +80,13 @@ async def serve(
     drained = waiting.done()
     for task in (waiting, second):
         task.cancel()
+    # From here on a further signal ends the process at once. Left to asyncio, the loop's
+    # handlers would go back to Python's default and a late Ctrl-C would print a
+    # KeyboardInterrupt traceback from some exit hook.
+    code = 0 if drained else 130
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, lambda *_: os._exit(code))
     await runner.cleanup()
     for served in models.values():
         served.worker.close(timeout=5.0 if drained else 0.1)

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import aiohttp
 import pytest
@@ -135,3 +136,20 @@ def test_a_second_signal_stops_at_once_with_130(char_ckpt):
         assert server.wait() == 130
         assert server.stderr() == "rnngen serve: stopped before every request in progress was answered\n"
         conn.close()
+
+
+def test_ctrl_c_pressed_again_and_again_while_it_exits_never_shows_a_traceback(char_ckpt):
+    """Signals keep coming while the server shuts down (a held Ctrl-C, `timeout` forwarding
+    one more): each ends it quietly, never with a KeyboardInterrupt from an exit hook."""
+    with ServerProcess(char_ckpt) as server:
+        server.proc.send_signal(signal.SIGINT)
+        while server.proc.poll() is None:
+            try:
+                server.proc.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                break
+            time.sleep(0.0005)
+        code = server.wait()
+        err = server.stderr()
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+        assert code in (0, 130), (code, err)
