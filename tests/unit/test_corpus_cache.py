@@ -1,6 +1,7 @@
 import numpy as np
 
 import rnngen.corpus_cache as cache
+from rnngen.builtin_corpora import corpora_dir
 from rnngen.corpus import load_corpus
 from rnngen.training import TrainConfig, Trainer
 
@@ -12,7 +13,7 @@ def test_big_corpus_encoding_is_cached_and_memory_mapped(tmp_path, monkeypatch):
     config = TrainConfig(level="word", steps=1, hidden=8, embed=8, layers=1, seq_len=8, batch_size=2, threads=1)
 
     first = Trainer(config, load_corpus(path), out=tmp_path / "a.safetensors")
-    names = [p.name for p in (tmp_path / "corpora" / "cache").iterdir()]
+    names = [p.name for p in (corpora_dir() / "cache").iterdir()]
     kinds = sorted(name.rsplit(".", 2)[-2] if name.endswith(".npy") else "index" for name in names)
     assert kinds == ["index", "train", "val"]  # the arrays are named by their checksums
 
@@ -34,7 +35,7 @@ def test_damaged_cache_is_ignored(tmp_path, monkeypatch):
     path.write_text("abcdefgh ijkl\n" * 50)
     corpus = load_corpus(path)
     key = cache.cache_key(corpus, "char", None, 0.1)
-    folder = tmp_path / "corpora" / "cache"
+    folder = corpora_dir() / "cache"
     folder.mkdir(parents=True)
     (folder / f"{key}.json").write_text("{not json")
     (folder / f"{key}.train.npy").write_bytes(b"garbage")
