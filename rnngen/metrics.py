@@ -10,7 +10,8 @@ JSONL: one object per training step, written as the step completes and flushed a
      "clipped": false, "lr": 0.0029, "tokens_per_s": 58121.0,
      "val_loss": 1.802, "val_bpc": 2.6}          <- val_* only on steps that evaluated
 
-A step whose update was skipped (NaN/Inf) is logged as ``{"step": n, "alarm": "..."}``.
+A step whose update was skipped (NaN/Inf) is logged as ``{"step": n, "alarm": "..."}``; a
+change of plan during the run (the dropout re-check) as ``{"step": n, "plan": "..."}``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class JsonlWriter:
         self.pending: dict | None = None
 
     def handle_event(self, event) -> None:
-        from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, StepEvent
+        from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, ReplanEvent, StepEvent
 
         if isinstance(event, StepEvent):
             self._flush()
@@ -84,6 +85,9 @@ class JsonlWriter:
         elif isinstance(event, AlarmEvent):
             self._flush()
             self._write({"step": event.step, "alarm": event.message})
+        elif isinstance(event, ReplanEvent):
+            self._flush()
+            self._write({"step": event.step, "plan": event.message})
         elif isinstance(event, DoneEvent):
             self._flush()
 

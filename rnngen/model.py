@@ -16,7 +16,7 @@ What each cell computes for input x_t and previous state (torch's gate order):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -129,6 +129,13 @@ class RNNLanguageModel(nn.Module):
         log_p = torch.log((counts + 1.0) / (counts.sum() + counts.numel()))
         with torch.no_grad():
             self.head.bias.copy_(log_p.to(self.head.bias))
+
+    def set_dropout(self, rate: float) -> None:
+        """Change the dropout rate of a built model (the planner's re-check during a run)."""
+        self.config = replace(self.config, dropout=rate)
+        self.config.validate()
+        self.drop.p = rate
+        self.rnn.dropout = rate if self.config.layers > 1 else 0.0
 
     def init_state(self, batch: int, device: torch.device | str | None = None) -> State:
         c = self.config

@@ -59,6 +59,7 @@ GPU_BATCHES = (64, 128, 256)
 BATCH_GAIN = 1.5  # a bigger batch must train this many times the tokens/s to be worth fewer updates
 DEFAULT_TIME_S = 300.0
 MEASURE_STEPS = 3
+PROBE_SHARE = 0.1  # of a --time budget: timing stops there and the largest shape timed so far is used
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Plan:
     seconds: float = 0.0  # time spent measuring (counted inside --time)
     chosen: list[str] = field(default_factory=list)  # option names chosen here, not given
     summary: str = ""
+    replanned: dict | None = None  # the re-check during the run, if it changed anything
 
     def to_json(self) -> dict:
         return {
@@ -93,6 +95,7 @@ class Plan:
             "seconds": round(self.seconds, 2),
             "chosen": self.chosen,
             "summary": self.summary,
+            **({"replanned": self.replanned} if self.replanned else {}),
         }
 
 
@@ -129,6 +132,23 @@ def default_dropout(epochs: float | None) -> float:
     if epochs is None or epochs < 6:
         return 0.0
     return min(0.3, 0.1 * (1 + math.floor(math.log2(epochs / 6))))
+
+
+def passes_by_end(tokens_seen: int, tokens_per_s: float, seconds_left: float, train_tokens: int) -> float:
+    """Passes over the training text a --time run will have made at its end, at the speed it trains now."""
+    ahead = max(0.0, seconds_left) * (1 - EVAL_SHARE) * max(0.0, tokens_per_s)
+    return (tokens_seen + ahead) / max(train_tokens, 1)
+
+
+def rechecked_dropout(planned: float, passes: float) -> float | None:
+    """The dropout for the passes the run really makes, if it differs from the planned one.
+
+    The plan's speed comes from a probe of a few steps; a probe taken while something else
+    used the CPU can be off by 3x (measured: benchmarks/README.md, "A disturbed 600 s run"),
+    which would leave a long run without dropout, or a short one with too much.
+    """
+    dropout = default_dropout(passes)
+    return None if dropout == planned else dropout
 
 
 def candidate_shapes(config: TrainConfig, level: str) -> list[Shape]:
@@ -258,10 +278,15 @@ def plan(
         left = seconds * (1 - EVAL_SHARE) - (clock() - started if speed is not None else 0.0)
         return max(0.0, left) * tokens_per_s(shape, batch)
 
+    def probe_spent() -> bool:
+        return speed is not None and c.time_s is not None and clock() - started > PROBE_SHARE * c.time_s
+
     def largest_fed(batch: int) -> Shape:
         """Smallest first; stop at the first shape the budget cannot feed: bigger ones are slower still."""
         fed = shapes[0]
         for candidate in shapes[1:] if len(shapes) > 1 else ():
+            if (candidate, batch) not in speeds and probe_spent():
+                break  # a short budget on a slow (or busy) machine: timing must not eat the run
             if budget_tokens(candidate, batch) < TOKENS_PER_PARAMETER * parameters(c.cell, candidate, vocab, c.tie):
                 break
             fed = candidate
@@ -272,6 +297,8 @@ def plan(
     shape = largest_fed(batch)
     if needs_timing and len(batches) > 1:
         for bigger in batches[1:]:
+            if probe_spent():
+                break
             if tokens_per_s(shape, bigger) < BATCH_GAIN * tokens_per_s(shape, batch):
                 break  # the machine is already busy: a bigger batch only means fewer updates
             batch = bigger

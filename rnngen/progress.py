@@ -21,6 +21,7 @@ from rnngen.training import (
     AlarmEvent,
     DoneEvent,
     EvalEvent,
+    ReplanEvent,
     SavedEvent,
     StartEvent,
     StepEvent,
@@ -142,6 +143,8 @@ class TrainingProgress:
             self._evaluated(event)
         elif isinstance(event, AlarmEvent):
             self.say(("alarm:", "bold red"), f" {event.message}")
+        elif isinstance(event, ReplanEvent):
+            self.say(f"plan: {event.message}", level=NORMAL)
         elif isinstance(event, SavedEvent):
             pass
         elif isinstance(event, DoneEvent) and self.progress is not None and self.task is not None:

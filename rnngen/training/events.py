@@ -70,6 +70,14 @@ class AlarmEvent:
 
 
 @dataclass
+class ReplanEvent:
+    """The plan changed during the run (the run's own speed disagreed with the probe's)."""
+
+    step: int
+    message: str
+
+
+@dataclass
 class DoneEvent:
     step: int
     reason: str  # "budget", "stopped", "diverged" or "patience" (no new best in --patience evaluations)
@@ -78,5 +86,5 @@ class DoneEvent:
     val: EvalResult | None
 
 
-TrainEvent = StartEvent | StepEvent | EvalEvent | SavedEvent | AlarmEvent | DoneEvent
+TrainEvent = StartEvent | StepEvent | EvalEvent | SavedEvent | AlarmEvent | ReplanEvent | DoneEvent
 Callback = Callable[[TrainEvent], None]

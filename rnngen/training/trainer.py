@@ -32,7 +32,7 @@ from rnngen.fine_tune import config_from_parent, grow_tokenizer, load_parent, pa
 from rnngen.history_diagnosis import unigram_loss
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.novelty import corpus_record
-from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, plan
+from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, passes_by_end, plan, rechecked_dropout
 from rnngen.resume_state import (
     check_resumed_shape,
     optimizer_step_count,
@@ -45,7 +45,16 @@ from rnngen.resume_state import (
 from rnngen.tokenizers import Tokenizer
 from rnngen.training import schedule
 from rnngen.training.diagnostics import nan_alarm, param_norms
-from rnngen.training.events import AlarmEvent, Callback, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
+from rnngen.training.events import (
+    AlarmEvent,
+    Callback,
+    DoneEvent,
+    EvalEvent,
+    ReplanEvent,
+    SavedEvent,
+    StartEvent,
+    StepEvent,
+)
 from rnngen.training.setup import (
     autocast_dtype,
     best_path_for,
@@ -192,6 +201,7 @@ class Trainer:
         self.best_step: int | None = None
         self.state: State = self.model.init_state(self.layout.batch_size, self.device)
         self.lr_scale = 1.0  # lowered by --on-nan skip
+        self._dropout_rechecked = False
         if resumed is not None:
             self._restore(resumed)
             # Checked once the checkpoint is known to be whole: a broken one is reported as such.
@@ -376,6 +386,38 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return nan_alarm(self.model, self.step + 1, loss_value, params, norms)
 
+    def recheck_dropout(self) -> ReplanEvent | None:
+        """Once, at the first evaluation of a --time run: the dropout the planner chose for the
+        passes its probe predicted, re-chosen for the passes the run's own speed predicts."""
+        if self._dropout_rechecked or self.plan is None or self.config.time_s is None or self.processes != 1:
+            return None
+        self._dropout_rechecked = True
+        if "dropout" not in self.plan.chosen or self.tokens_per_s <= 0:
+            return None
+        passes = passes_by_end(
+            self.tokens_seen, self.tokens_per_s, self.config.time_s - self.elapsed_s, self.train_split.tokens
+        )
+        dropout = rechecked_dropout(chosen(self.config.dropout, "dropout"), passes)
+        if dropout is None:
+            return None
+        before = self.config.dropout
+        self.model.set_dropout(dropout)
+        self.model_config = self.model.config
+        self.config = replace(self.config, dropout=dropout)
+        message = (
+            f"this run trains ~{self.tokens_per_s / 1e3:.1f}k tokens/s, not the probe's "
+            f"~{(self.plan.tokens_per_s or 0) / 1e3:.1f}k: {passes:.1f} epochs by the end, "
+            f"so dropout {dropout:g} instead of {before:g}"
+        )
+        self.plan.replanned = {
+            "step": self.step,
+            "tokens_per_s": round(self.tokens_per_s),
+            "epochs": round(passes, 2),
+            "dropout": dropout,
+            "message": message,
+        }
+        return ReplanEvent(self.step, message)
+
     # -- evaluation and checkpoints
 
     def evaluate_val(self) -> EvalResult | None:
@@ -521,6 +563,9 @@ class Trainer:
                 val = self.run_eval_and_save(recent_loss)
                 self.elapsed_s += time.perf_counter() - t_eval
                 last_eval_step, last_eval_time = self.step, self.elapsed_s
+                replanned = self.recheck_dropout()
+                if replanned is not None:
+                    self.callback(replanned)
                 if self.processes == 1 and schedule.patience_spent(self.config.patience, self.history, self.best_step):
                     reason = "patience"  # that evaluation was just saved; the best file holds the best
                     break

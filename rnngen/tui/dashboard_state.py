@@ -8,7 +8,7 @@ import collections
 from dataclasses import dataclass, field
 
 from rnngen.live import PausedEvent, PreviewEvent, ProbeEvent
-from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, SavedEvent, StartEvent, StepEvent
+from rnngen.training import AlarmEvent, DoneEvent, EvalEvent, ReplanEvent, SavedEvent, StartEvent, StepEvent
 from rnngen.tui.widgets.charts import fmt
 
 MAX_POINTS = 4096  # history kept per series; halved in resolution beyond this
@@ -82,6 +82,8 @@ class DashboardState:
             self.preview = event
         elif isinstance(event, SavedEvent):
             self.log.append((f"step {event.step}: saved {event.path}", "cyan"))
+        elif isinstance(event, ReplanEvent):
+            self.log.append((f"step {event.step}: plan: {event.message}", "yellow"))
         elif isinstance(event, AlarmEvent):
             self.alarm = event
             self.log.append((f"ALARM {event.message}", "bold red"))

@@ -15,9 +15,11 @@ from rnngen.planner import (
     default_dropout,
     eval_tokens_for,
     parameters,
+    passes_by_end,
     plan,
+    rechecked_dropout,
 )
-from rnngen.training import TrainConfig
+from rnngen.training import ReplanEvent, TrainConfig, Trainer
 from helpers.cli import run_cli
 
 
@@ -172,3 +174,99 @@ def test_resume_keeps_the_plan_and_settings(tmp_path, english_corpus):
     for name in ("hidden", "layers", "lr", "dropout", "batch_size", "eval_tokens"):
         assert after["config"][name] == before["config"][name], name
     assert torch.is_tensor(load_checkpoint(out).tensors["head.weight"])
+
+
+def test_timing_stops_at_a_tenth_of_a_short_budget():
+    # A fast machine that is busy right now: every timed shape costs a second of the clock.
+    speed, timed = fake_machine(4000)
+    free, _ = char_plan(TrainConfig(time_s=20), speed)
+    assert (free.layers, free.hidden) == (1, 512) and len(timed) == 6  # with time to spare
+
+    speed, timed = fake_machine(4000)
+    now = [0.0]
+
+    def busy_speed(*args):
+        now[0] += 1.0
+        return speed(*args)
+
+    config, p = plan(TrainConfig(time_s=20), train_tokens=1_000_000, val_tokens=100_000, vocab=65, gpu=False,
+                     speed=busy_speed, clock=lambda: now[0])
+    # 1 s, 2 s, 3 s: once past 2 s (a tenth of 20 s) nothing more is timed, the largest fed shape so far wins.
+    assert [label for label, _ in timed] == ["1x192", "1x256", "1x384"] and p.seconds == 3.0
+    assert (config.layers, config.hidden, config.batch_size) == (1, 384, 16)
+
+
+def test_the_runs_own_speed_rechecks_the_dropout():
+    # The probe said 10k tokens/s: 5.8 passes in 600 s, no dropout. The run trains at 30k.
+    assert passes_by_end(0, 10_000, 600, 1_000_000) == pytest.approx(5.82)
+    assert rechecked_dropout(0.0, passes_by_end(0, 10_000, 600, 1_000_000)) is None
+    passes = passes_by_end(200_000, 30_000, 540, 1_000_000)
+    assert passes == pytest.approx(15.91, abs=0.01)
+    assert rechecked_dropout(0.0, passes) == default_dropout(passes) == 0.2
+    assert rechecked_dropout(0.2, passes) is None  # the plan was right: nothing changes
+    assert rechecked_dropout(0.3, 2.0) == 0.0  # a slower run than planned: dropout goes
+
+
+def _tiny_time_run(tmp_path, english_corpus, **given):
+    from rnngen.corpus import load_corpus
+
+    # 750 characters: even a slow machine passes over them dozens of times in 3 s.
+    small = tmp_path / "small.txt"
+    small.write_text(english_corpus.read_text(encoding="utf-8")[:750], encoding="utf-8")
+    config = TrainConfig(time_s=3, hidden=16, embed=8, layers=2, seq_len=16, batch_size=4, threads=1, **given)
+    events: list = []
+    trainer = Trainer(config, load_corpus(small), out=tmp_path / "m.safetensors", callback=events.append)
+    return trainer, events
+
+
+def test_a_probe_that_was_too_slow_is_corrected_during_the_run(tmp_path, english_corpus):
+    from dataclasses import replace
+
+    from rnngen.checkpoint import load_checkpoint
+
+    trainer, events = _tiny_time_run(tmp_path, english_corpus)
+    # Whatever the probe measured, pretend it ran beside a busy process and predicted a few
+    # passes only (no dropout).
+    assert "dropout" in trainer.plan.chosen
+    trainer.model.set_dropout(0.0)
+    trainer.model_config, trainer.config = trainer.model.config, replace(trainer.config, dropout=0.0)
+    trainer.run()
+    replans = [e for e in events if isinstance(e, ReplanEvent)]
+    assert len(replans) == 1
+    saved = load_checkpoint(tmp_path / "m.safetensors")
+    record = saved.train["plan"]["replanned"]
+    rate = record["dropout"]
+    assert rate == default_dropout(record["epochs"]) > 0 and f"dropout {rate:g} instead of 0" in replans[0].message
+    assert trainer.model.drop.p == rate and trainer.model.rnn.dropout == rate
+    assert saved.model_config.dropout == rate and saved.train["config"]["dropout"] == rate
+    assert record["message"] == replans[0].message
+
+
+def test_a_dropout_the_user_gave_is_never_rechecked(tmp_path, english_corpus):
+    trainer, events = _tiny_time_run(tmp_path, english_corpus, dropout=0.0)
+    trainer.run()
+    assert not any(isinstance(e, ReplanEvent) for e in events)
+    assert trainer.model.drop.p == 0.0 and trainer.config.dropout == 0.0
+
+
+def test_a_replan_is_shown_in_every_front_end(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from rnngen.metrics import JsonlWriter
+    from rnngen.progress import TrainingProgress
+    from rnngen.tui.dashboard_state import DashboardState
+
+    event = ReplanEvent(40, "this run trains ~30.0k tokens/s: dropout 0.2 instead of 0")
+    out = io.StringIO()
+    progress = TrainingProgress(Console(file=out, color_system=None, width=200))
+    progress.handle(event)
+    assert f"plan: {event.message}" in out.getvalue()
+    writer = JsonlWriter(tmp_path / "log.jsonl")
+    writer.handle_event(event)
+    writer.close()
+    assert json.loads((tmp_path / "log.jsonl").read_text()) == {"step": 40, "plan": event.message}
+    state = DashboardState()
+    state.apply(event)
+    assert any(event.message in line for line, _ in state.log)
