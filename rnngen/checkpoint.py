@@ -3,8 +3,9 @@
 Tensor names:
     <state_dict name>          model weights (``head.weight`` is omitted when tied)
     optim.exp_avg.<name>       AdamW first moments        } only in resumable
-    optim.exp_avg_sq.<name>    AdamW second moments       } checkpoints
-    train.state.<i>            hidden state carried between training windows
+    optim.exp_avg_sq.<name>    AdamW second moments       } checkpoints (plain
+    train.state.<i>            hidden state carried       } SGD keeps no moments)
+                               between training windows   }
     train.rng                  torch's CPU random-number-generator state
 
 Metadata (strings, each a JSON document): ``rnngen.format``, ``rnngen.model``,
@@ -49,6 +50,7 @@ SAFETENSORS_FORMAT = ("format", "pt")
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # vocabularies live in the header; 64 MB is plenty
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 OPTIM_PREFIX = "optim."
+RNG_KEY = "train.rng"  # saved with every resumable checkpoint, whatever the optimizer
 TRAIN_PREFIX = "train."
 # SHA-256 over rnngen's metadata and every tensor's name, dtype, shape and bytes: a bit
 # flipped on disk (or in transit) is refused instead of silently changing a weight.
@@ -96,7 +98,7 @@ class Checkpoint:
 
     @property
     def resumable(self) -> bool:
-        return any(k.startswith(OPTIM_PREFIX) for k in self.tensors)
+        return any(k.startswith(OPTIM_PREFIX) or k == RNG_KEY for k in self.tensors)
 
     def _name(self) -> str:
         return str(self.path) if self.path else "checkpoint"

@@ -42,11 +42,12 @@ class TrainConfig:
     seq_len: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    optimizer: str | None = None  # "adamw" or "sgd" (plain SGD, word_language_model's recipe)
     schedule: str = "cosine"  # or "constant" (after warm-up)
     min_lr_frac: float = 0.1  # cosine decays to this fraction of the peak
     warmup_steps: int | None = None
     weight_decay: float = 0.01
-    clip: float = 1.0  # 0 = no clipping
+    clip: float | None = None  # 0 = no clipping; None = the planner's (1.0 for AdamW, 0.25 for SGD)
     steps: int | None = None  # total steps of the run (resume counts earlier steps)
     epochs: float | None = None
     time_s: float | None = None  # total training seconds (resume counts earlier time)
@@ -115,12 +116,13 @@ def train_config(
 # guarantees them, but the API and a resumed checkpoint's metadata do not.
 _WHOLE_OR_NONE: tuple[str, ...] = ("vocab_size", "layers", "hidden", "embed", "seq_len", "batch_size")
 _WHOLE_OR_NONE += ("warmup_steps", "steps", "eval_every", "eval_tokens", "threads", "patience")
-_NUMBER = ("min_lr_frac", "weight_decay", "clip", "val_frac")
-_NUMBER_OR_NONE = ("dropout", "lr", "epochs", "time_s")
+_NUMBER = ("min_lr_frac", "weight_decay", "val_frac")
+_NUMBER_OR_NONE = ("dropout", "lr", "epochs", "time_s", "clip")
 _TEXT = ("level", "cell", "schedule", "device", "on_nan", "precision")
+_TEXT_OR_NONE = ("optimizer",)
 _CHOICES = {"level": ("char", "word", "bpe"), "cell": ("lstm", "gru", "rnn")}
 # What the planner fills in: a resumed run, which is not planned again, needs every one.
-PLANNED = ("layers", "hidden", "embed", "seq_len", "batch_size", "lr", "dropout")
+PLANNED = ("layers", "hidden", "embed", "seq_len", "batch_size", "lr", "dropout", "optimizer", "clip")
 
 
 def _shown(value: object) -> str:
@@ -129,7 +131,7 @@ def _shown(value: object) -> str:
 
 
 def _check_types(c: TrainConfig) -> None:
-    for name in _WHOLE_OR_NONE + _NUMBER + _NUMBER_OR_NONE + _TEXT + ("seed", "tie", "val_file"):
+    for name in _WHOLE_OR_NONE + _NUMBER + _NUMBER_OR_NONE + _TEXT + _TEXT_OR_NONE + ("seed", "tie", "val_file"):
         value = getattr(c, name)
         if name in _WHOLE_OR_NONE or name == "seed":
             ok = isinstance(value, int) and not isinstance(value, bool)
@@ -141,7 +143,7 @@ def _check_types(c: TrainConfig) -> None:
             ok, kind = isinstance(value, bool), "true or false"
         else:
             ok, kind = isinstance(value, str), "text"
-        if not ok and not (value is None and name in _WHOLE_OR_NONE + _NUMBER_OR_NONE + ("val_file",)):
+        if not ok and not (value is None and name in _WHOLE_OR_NONE + _NUMBER_OR_NONE + _TEXT_OR_NONE + ("val_file",)):
             raise RnngenError(f"{setting(name)} must be {kind}, not {_shown(value)}")
     for name, choices in _CHOICES.items():
         if getattr(c, name) not in choices:
@@ -178,7 +180,7 @@ def validate_config(c: TrainConfig) -> None:
     if c.lr is not None and not (0 < c.lr <= MAX_LR):
         # Past ~1e30 AdamW's step size overflows float32 inside torch (a crash, not a divergence).
         raise RnngenError(f"{setting('lr')} must be a positive number up to {MAX_LR:g}, not {c.lr}")
-    if not (c.clip >= 0 and math.isfinite(c.clip)):
+    if c.clip is not None and not (c.clip >= 0 and math.isfinite(c.clip)):
         raise RnngenError(f"{setting('clip')} must be 0 (off) or more, not {c.clip}")
     if c.dropout is not None and not 0 <= c.dropout < 1:
         raise RnngenError(f"{setting('dropout')} must be in [0, 1), not {c.dropout}")
@@ -196,6 +198,8 @@ def validate_config(c: TrainConfig) -> None:
         raise RnngenError(f"{setting('precision')} must be auto, fp32 or bf16")
     if c.device not in ("auto", "cpu", "cuda", "mps"):
         raise RnngenError(f"{setting('device')} must be auto, cpu, cuda or mps")
+    if c.optimizer not in (None, "adamw", "sgd"):
+        raise RnngenError(f"{setting('optimizer')} must be adamw or sgd")
 
 
 def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]) -> TrainConfig:
@@ -208,6 +212,13 @@ def merge_resume_config(config: TrainConfig, saved_doc: dict, explicit: set[str]
     if not isinstance(saved_doc, dict):
         raise RnngenError("the checkpoint's training settings (rnngen.train config) are malformed")
     saved = TrainConfig.from_json(saved_doc)
+    if "optimizer" not in saved_doc:  # written before SGD existed: every such run used AdamW
+        saved = replace(saved, optimizer="adamw")
+    if "optimizer" in explicit and config.optimizer not in (None, saved.optimizer):
+        raise RnngenError(
+            f"{setting('optimizer')} {config.optimizer} differs from the checkpoint's {saved.optimizer}; "
+            "the optimizer cannot change on resume (start a new run with --init-from)"
+        )
     for name in SHAPE_OPTIONS:
         if name in explicit and getattr(config, name) != getattr(saved, name):
             raise RnngenError(

@@ -25,7 +25,7 @@ MAX_INLINE = 160  # characters of one value shown in a code span
 # The training settings shown, in this order (a stranger's metadata may hold others: left out).
 SETTINGS = (
     "level", "vocab_size", "cell", "layers", "hidden", "embed", "dropout", "tie", "seq_len", "batch_size",
-    "lr", "schedule", "min_lr_frac", "warmup_steps", "weight_decay", "clip", "steps", "epochs", "time_s",
+    "optimizer", "lr", "schedule", "min_lr_frac", "warmup_steps", "weight_decay", "clip", "steps", "epochs", "time_s",
     "val_frac", "eval_every", "eval_tokens", "seed", "precision", "patience",
 )  # fmt: skip
 LEVEL_WORDS = {"char": "character", "word": "word", "bpe": "byte-level BPE token"}

@@ -51,6 +51,9 @@ CHAR_SHAPES: tuple[tuple[int, int], ...] = (
 # Word level: the vocabulary's embedding and softmax dominate; word_language_model's sizes.
 WORD_SHAPES: tuple[tuple[int, int], ...] = ((2, 200), (2, 256), (2, 400), (2, 650), (2, 1024))
 TOKENS_PER_PARAMETER = 4.0
+# Word level from two passes over the text: word_language_model's recipe, with rnngen's schedule.
+SGD_FROM_EPOCHS, SGD_FROM_STEPS = 2.0, 500
+SGD_LR, SGD_CLIP, SGD_DROPOUT = 20.0, 0.25, 0.2
 EVAL_SHARE = 0.03  # of the run's time, over all evaluations together
 EVALS_PER_RUN = 10
 CHAR_EMBED = 64
@@ -115,20 +118,44 @@ def parameters(cell: str, shape: Shape, vocab: int, tie: bool = False) -> int:
     return total
 
 
-def default_lr(level: str, shape: Shape) -> float:
-    """Peak AdamW rate: 5e-3 at 384 units, shrinking as 1/sqrt(width), lower for depth."""
+def default_optimizer(level: str, epochs: float | None, steps: float = math.inf) -> str:
+    """Plain SGD for word level from ``SGD_FROM_EPOCHS`` passes and ``SGD_FROM_STEPS`` steps
+    on, AdamW everywhere else.
+
+    Measured on tiny-shakespeare's words (benchmarks/README.md, "Word level"): AdamW leads
+    in the first pass (perplexity 154 against word_language_model's SGD 168), then stalls
+    near 136 however much dropout it gets, while SGD at a large rate keeps improving
+    (111 after three passes). SGD starts slowly (it must learn the word frequencies the
+    AdamW start is given), so a short run keeps AdamW however small its text.
+    """
+    long_enough = epochs is not None and epochs >= SGD_FROM_EPOCHS and steps >= SGD_FROM_STEPS
+    return "sgd" if level == "word" and long_enough else "adamw"
+
+
+def default_lr(level: str, shape: Shape, optimizer: str = "adamw") -> float:
+    """Peak AdamW rate: 5e-3 at 384 units, shrinking as 1/sqrt(width), lower for depth.
+    SGD: word_language_model's 20 (with its clipping at 0.25)."""
+    if optimizer == "sgd":
+        return SGD_LR
     if level == "word":
         return 3e-3
     lr = 5e-3 * math.sqrt(384 / shape.hidden) * (0.8 if shape.layers > 1 else 1.0)
     return float(f"{min(8e-3, max(1.5e-3, lr)):.2g}")
 
 
-def default_dropout(epochs: float | None) -> float:
+def default_clip(optimizer: str) -> float:
+    return SGD_CLIP if optimizer == "sgd" else 1.0
+
+
+def default_dropout(epochs: float | None, optimizer: str = "adamw") -> float:
     """None below 6 passes over the text, then 0.1, 0.2, 0.3 as the passes double.
+    SGD (word level, two passes or more): word_language_model's 0.2.
 
     Measured (benchmarks/README.md): 1x256 at 4.3 passes, dropout 0.1 cost 0.02 nats/char
     against none; 2x256 at ~12 passes, 0.2 beat none by 0.05 (0.3 was close behind).
     """
+    if optimizer == "sgd":
+        return SGD_DROPOUT
     if epochs is None or epochs < 6:
         return 0.0
     return min(0.3, 0.1 * (1 + math.floor(math.log2(epochs / 6))))
@@ -140,14 +167,14 @@ def passes_by_end(tokens_seen: int, tokens_per_s: float, seconds_left: float, tr
     return (tokens_seen + ahead) / max(train_tokens, 1)
 
 
-def rechecked_dropout(planned: float, passes: float) -> float | None:
+def rechecked_dropout(planned: float, passes: float, optimizer: str = "adamw") -> float | None:
     """The dropout for the passes the run really makes, if it differs from the planned one.
 
     The plan's speed comes from a probe of a few steps; a probe taken while something else
     used the CPU can be off by 3x (measured: benchmarks/README.md, "A disturbed 600 s run"),
     which would leave a long run without dropout, or a short one with too much.
     """
-    dropout = default_dropout(passes)
+    dropout = default_dropout(passes, optimizer)
     return None if dropout == planned else dropout
 
 
@@ -246,6 +273,8 @@ def plan(
             "seq_len",
             "lr",
             "dropout",
+            "optimizer",
+            "clip",
             "warmup_steps",
             "eval_tokens",
         )
@@ -306,15 +335,18 @@ def plan(
             shape = largest_fed(batch)  # more tokens/s may feed a bigger network
     tokens = budget_tokens(shape, batch)
     epochs = tokens / max(train_tokens, 1)
+    optimizer = c.optimizer or default_optimizer(level, epochs, tokens / (batch * seq_len))
     c = replace(
         c,
+        optimizer=optimizer,
+        clip=c.clip if c.clip is not None else default_clip(optimizer),
         layers=shape.layers,
         hidden=shape.hidden,
         embed=shape.embed,
         batch_size=batch,
         seq_len=seq_len,
-        lr=c.lr if c.lr is not None else default_lr(level, shape),
-        dropout=c.dropout if c.dropout is not None else default_dropout(epochs),
+        lr=c.lr if c.lr is not None else default_lr(level, shape, optimizer),
+        dropout=c.dropout if c.dropout is not None else default_dropout(epochs, optimizer),
         warmup_steps=c.warmup_steps if c.warmup_steps is not None else 50,
     )
     result.seconds = clock() - started if speed is not None and needs_timing else 0.0
@@ -342,7 +374,8 @@ def _millions(n: float) -> str:
 
 def describe(c: TrainConfig, p: Plan, *, timed: bool) -> str:
     """One line: what the budget buys and what was chosen for it."""
-    settings = f"{c.cell.upper()} {c.layers}x{c.hidden}, batch {c.batch_size} x {c.seq_len}, lr {c.lr:g}, " + (
+    rate = f"SGD lr {c.lr:g} clip {c.clip:g}" if c.optimizer == "sgd" else f"lr {c.lr:g}"
+    settings = f"{c.cell.upper()} {c.layers}x{c.hidden}, batch {c.batch_size} x {c.seq_len}, {rate}, " + (
         f"dropout {c.dropout:g}" if c.dropout else "no dropout"
     )
     if c.time_s is not None and timed and p.tokens_per_s:

@@ -18,12 +18,11 @@ from typing import TypeGuard
 
 import torch
 
-from rnngen.checkpoint import OPTIM_PREFIX, Checkpoint
+from rnngen.checkpoint import OPTIM_PREFIX, RNG_KEY, Checkpoint
 from rnngen.config import TrainConfig
 from rnngen.errors import RnngenError
 
 STATE_PREFIX = "train.state."
-RNG_KEY = "train.rng"
 
 
 # ---- the progress fields of ``rnngen.train`` (metadata: a stranger's file may hold anything)
@@ -133,7 +132,7 @@ def resume_tensors(
     tensors: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
         st = optimizer.state.get(p)
-        if st:
+        if st and "exp_avg" in st:  # AdamW's; plain SGD keeps none
             tensors[f"{OPTIM_PREFIX}exp_avg.{name}"] = st["exp_avg"]
             tensors[f"{OPTIM_PREFIX}exp_avg_sq.{name}"] = st["exp_avg_sq"]
     for i, s in enumerate(state):
@@ -145,14 +144,17 @@ def resume_tensors(
 def optimizer_step_count(optimizer: torch.optim.Optimizer) -> float | None:
     """AdamW's own step count (for its bias correction), or None before the first step."""
     for st in optimizer.state.values():
-        return float(st["step"])
+        return float(st["step"]) if "step" in st else None
     return None
 
 
 def restore_optimizer(
     ckpt: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, step: float
 ) -> None:
-    """Put the checkpoint's AdamW moments back (every parameter must have them, in its shape)."""
+    """Put the checkpoint's AdamW moments back (every parameter must have them, in its shape).
+    Plain SGD keeps no state: nothing to restore."""
+    if isinstance(optimizer, torch.optim.SGD):
+        return
     opt_state = optimizer.state
     for name, p in model.named_parameters():
         m = ckpt.tensors.get(f"{OPTIM_PREFIX}exp_avg.{name}")

@@ -28,7 +28,9 @@ from rnngen.units import format_duration
 @click.option("--seq-len", type=int, default=None, show_default=AUTO, help="Tokens per training window (BPTT length).")
 @click.option("--batch-size", type=int, default=None, show_default=AUTO, help="Parallel streams per step.")
 @click.option("--lr", type=float, default=None, show_default=AUTO, help="Peak learning rate.")
-@click.option("--clip", type=float, default=D.clip, help="Clip the global gradient norm to this (0 = off).")
+@click.option(
+    "--clip", type=float, default=None, show_default=AUTO, help="Clip the global gradient norm to this (0 = off)."
+)
 @click.option("--eval-every", type=int, default=None, show_default="about 10 per run", help="Evaluate every N steps.")
 @click.option(
     "--val-frac", type=float, default=D.val_frac, help="Share of the corpus, at its end, kept for validation."

@@ -47,7 +47,14 @@ TRAIN_OPTIONS = [
         type=float,
         default=None,
         show_default=AUTO,
-        help="Peak learning rate (AdamW, warm-up then cosine; auto: by the width).",
+        help="Peak learning rate (warm-up then cosine; auto: by the width for AdamW, 20 for SGD).",
+    ),
+    click.option(
+        "--optimizer",
+        type=click.Choice(["adamw", "sgd"]),
+        default=None,
+        show_default=AUTO,
+        help="AdamW, or plain SGD at a large rate (auto: SGD for word level from two passes over the text).",
     ),
     click.option(
         "--schedule",
@@ -57,7 +64,13 @@ TRAIN_OPTIONS = [
     ),
     # The warm-up the planner gives when none is asked for (rnngen/planner.py, plan()).
     click.option("--warmup", "warmup_steps", type=int, default=None, show_default="50", help="Warm-up steps."),
-    click.option("--clip", type=float, default=D.clip, help="Clip the global gradient norm to this (0 = off)."),
+    click.option(
+        "--clip",
+        type=float,
+        default=None,
+        show_default=AUTO,
+        help="Clip the global gradient norm to this (0 = off; auto: 1.0, or 0.25 with SGD).",
+    ),
     click.option(
         "--steps", type=int, default=None, help="Total optimizer steps of the run (resume counts earlier steps)."
     ),

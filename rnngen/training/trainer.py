@@ -185,7 +185,10 @@ class Trainer:
         self.unigram_loss: float | None = resumed.train.get("unigram_loss") if resumed is not None else None
         if resumed is None:
             counts = token_counts(self.train_split.ids, self.tokenizer.vocab_size)
-            self.model.init_output_bias(torch.from_numpy(counts))
+            if config.optimizer == "sgd":
+                self.model.init_for_sgd()
+            else:
+                self.model.init_output_bias(torch.from_numpy(counts))
             self.unigram_loss = unigram_loss(counts)
         if parent is not None:
             assert self.init_from is not None
@@ -256,7 +259,12 @@ class Trainer:
         )
         return config
 
-    def _make_optimizer(self) -> torch.optim.AdamW:
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        lr = chosen(self.config.lr, "lr")
+        if self.config.optimizer == "sgd":
+            # Plain SGD (word_language_model's): no momentum and no weight decay, which at a
+            # rate of 20 would shrink every weight by a fifth per step.
+            return torch.optim.SGD(self.model.parameters(), lr=lr, foreach=True)
         decay: list[torch.nn.Parameter] = []
         no_decay: list[torch.nn.Parameter] = []
         for name, p in self.model.named_parameters():
@@ -266,7 +274,7 @@ class Trainer:
             {"params": no_decay, "weight_decay": 0.0},
         ]
         # foreach: one kernel per op over all parameters rather than a Python loop per tensor.
-        return torch.optim.AdamW(groups, lr=chosen(self.config.lr, "lr"), betas=(0.9, 0.99), foreach=True)
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99), foreach=True)
 
     _merge_resume_config = staticmethod(merge_resume_config)
 
@@ -354,9 +362,10 @@ class Trainer:
         finite = math.isfinite(mean_loss)
         if not finite:
             return self._alarm(loss_value, params, norms)
-        clipped = bool(self.config.clip) and total > self.config.clip
+        clip = self.config.clip or 0.0
+        clipped = bool(clip) and total > clip
         if clipped:
-            torch._foreach_mul_(grads, self.config.clip / (total + 1e-6))
+            torch._foreach_mul_(grads, clip / (total + 1e-6))
         opt.step()
         self.state = detach_state(new_state)
         self.step += 1
@@ -397,7 +406,9 @@ class Trainer:
         passes = passes_by_end(
             self.tokens_seen, self.tokens_per_s, self.config.time_s - self.elapsed_s, self.train_split.tokens
         )
-        dropout = rechecked_dropout(chosen(self.config.dropout, "dropout"), passes)
+        dropout = rechecked_dropout(
+            chosen(self.config.dropout, "dropout"), passes, chosen(self.config.optimizer, "optimizer")
+        )
         if dropout is None:
             return None
         before = self.config.dropout

@@ -254,7 +254,7 @@ class TrainingDashboard(App):
         if not s.grad_norm:
             t.append("waiting for the first steps…", style="dim")
             return t
-        clip = s.start.config.clip if s.start else 0
+        clip = (s.start.config.clip or 0) if s.start else 0
         recent = s.clipped[-100:]
         t.append(
             f"‖g‖ {fmt_sci(s.grad_norm[-1])} before clip · clip {clip or 'off'} · "
