@@ -38,7 +38,7 @@ class TrainConfig:
     hidden: int | None = None
     embed: int | None = None
     dropout: float | None = None
-    tie: bool = False
+    tie: bool | None = None  # None = the planner's (tied for word level with SGD)
     seq_len: int | None = None
     batch_size: int | None = None
     lr: float | None = None
@@ -122,7 +122,7 @@ _TEXT = ("level", "cell", "schedule", "device", "on_nan", "precision")
 _TEXT_OR_NONE = ("optimizer",)
 _CHOICES = {"level": ("char", "word", "bpe"), "cell": ("lstm", "gru", "rnn")}
 # What the planner fills in: a resumed run, which is not planned again, needs every one.
-PLANNED = ("layers", "hidden", "embed", "seq_len", "batch_size", "lr", "dropout", "optimizer", "clip")
+PLANNED = ("layers", "hidden", "embed", "seq_len", "batch_size", "lr", "dropout", "optimizer", "clip", "tie")
 
 
 def _shown(value: object) -> str:
@@ -143,7 +143,9 @@ def _check_types(c: TrainConfig) -> None:
             ok, kind = isinstance(value, bool), "true or false"
         else:
             ok, kind = isinstance(value, str), "text"
-        if not ok and not (value is None and name in _WHOLE_OR_NONE + _NUMBER_OR_NONE + _TEXT_OR_NONE + ("val_file",)):
+        if not ok and not (
+            value is None and name in _WHOLE_OR_NONE + _NUMBER_OR_NONE + _TEXT_OR_NONE + ("val_file", "tie")
+        ):
             raise RnngenError(f"{setting(name)} must be {kind}, not {_shown(value)}")
     for name, choices in _CHOICES.items():
         if getattr(c, name) not in choices:

@@ -37,7 +37,12 @@ TRAIN_OPTIONS = [
         show_default=AUTO,
         help="Dropout on embeddings, between layers and before the head (auto: by the passes the budget makes).",
     ),
-    click.option("--tie/--no-tie", default=D.tie, help="Tie embedding and output weights (needs --embed = --hidden)."),
+    click.option(
+        "--tie/--no-tie",
+        default=None,
+        show_default=AUTO,
+        help="Tie embedding and output weights (needs --embed = --hidden; auto: tied for word level with SGD).",
+    ),
     click.option(
         "--seq-len", type=int, default=None, show_default=AUTO, help="Tokens per training window (BPTT length)."
     ),

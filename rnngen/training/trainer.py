@@ -177,7 +177,7 @@ class Trainer:
             hidden=chosen(config.hidden, "hidden"),
             layers=chosen(config.layers, "layers"),
             dropout=chosen(config.dropout, "dropout"),
-            tie=config.tie,
+            tie=chosen(config.tie, "tie"),
         )
         torch.manual_seed(config.seed)
         self.model = RNNLanguageModel(self.model_config)

@@ -21,23 +21,26 @@ def word_plan(config: TrainConfig, train_tokens: int = 263_000):
 
 def test_word_level_takes_sgd_from_two_passes_and_enough_steps():
     long, p = word_plan(TrainConfig(level="word", epochs=5))
-    assert (long.optimizer, long.lr, long.clip, long.dropout) == ("sgd", 20.0, 0.25, 0.2)
-    assert "SGD lr 20 clip 0.25" in p.summary and {"optimizer", "clip"} <= set(p.chosen)
+    assert (long.optimizer, long.lr, long.clip, long.dropout, long.tie) == ("sgd", 20.0, 0.25, 0.2, True)
+    assert "SGD lr 20 clip 0.25, tied" in p.summary and {"optimizer", "clip", "tie"} <= set(p.chosen)
     one_pass, _ = word_plan(TrainConfig(level="word", epochs=1))
-    assert (one_pass.optimizer, one_pass.lr, one_pass.clip) == ("adamw", 3e-3, 1.0)
+    assert (one_pass.optimizer, one_pass.lr, one_pass.clip, one_pass.tie) == ("adamw", 3e-3, 1.0, False)
     # Many passes over a tiny text, but only ~30 steps: SGD would still be learning word frequencies.
     tiny, _ = word_plan(TrainConfig(level="word", epochs=3), train_tokens=7_000)
     assert tiny.optimizer == "adamw"
     chars, _ = plan(TrainConfig(epochs=20), train_tokens=263_000, val_tokens=30_000, vocab=65, gpu=False, speed=None)
-    assert chars.optimizer == "adamw" and chars.clip == 1.0
+    assert chars.optimizer == "adamw" and chars.clip == 1.0 and chars.tie is False
     assert default_optimizer("bpe", 50, 10_000) == "adamw"
 
 
 def test_explicit_optimizer_and_clip_override_the_plan():
     adamw, _ = word_plan(TrainConfig(level="word", epochs=5, optimizer="adamw"))
     assert (adamw.optimizer, adamw.lr, adamw.clip) == ("adamw", 3e-3, 1.0)
-    sgd, _ = word_plan(TrainConfig(level="word", epochs=5, clip=0.5, lr=5.0, dropout=0.4))
-    assert (sgd.optimizer, sgd.lr, sgd.clip, sgd.dropout) == ("sgd", 5.0, 0.5, 0.4)
+    sgd, _ = word_plan(TrainConfig(level="word", epochs=5, clip=0.5, lr=5.0, dropout=0.4, tie=False))
+    assert (sgd.optimizer, sgd.lr, sgd.clip, sgd.dropout, sgd.tie) == ("sgd", 5.0, 0.5, 0.4, False)
+    # Tying needs the embedding as wide as the cell: a narrower one given keeps them apart.
+    narrow, _ = word_plan(TrainConfig(level="word", epochs=5, embed=100))
+    assert narrow.optimizer == "sgd" and narrow.tie is False
     # The run's own speed never moves SGD's dropout off word_language_model's 0.2.
     assert rechecked_dropout(0.2, 40.0, "sgd") is None and rechecked_dropout(0.0, 1.0, "sgd") == 0.2
 

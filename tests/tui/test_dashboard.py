@@ -173,7 +173,7 @@ def test_divergence_raises_alarm_and_keeps_last_good_checkpoint(english_corpus, 
 
 
 def fixed_events(tmp: Path) -> list:
-    config = TrainConfig(**TINY, steps=200, lr=3e-3, warmup_steps=10)
+    config = TrainConfig(**TINY, steps=200, lr=3e-3, warmup_steps=10, clip=1.0)  # as planned
     mc = ModelConfig(cell="lstm", vocab_size=30, embed=8, hidden=16, layers=1)
     events: list = [StartEvent(config=config, model_config=mc, parameters=3_742, train_tokens=9_000, val_tokens=1_000,
                                vocab_size=30, start_step=0, total_steps=200, time_budget_s=None, out=tmp / "snap.safetensors")]

@@ -145,7 +145,8 @@ def test_chosen_refuses_a_setting_the_planner_left_out():
 
 def saved(**options) -> dict:
     base = dict(level="char", cell="lstm", layers=1, hidden=64, embed=16, seq_len=32, batch_size=8, lr=3e-3,
-                dropout=0.0, warmup_steps=50, steps=100, eval_tokens=4096, device="cuda")
+                dropout=0.0, warmup_steps=50, steps=100, eval_tokens=4096, device="cuda", optimizer="adamw",
+                clip=1.0, tie=False)  # a planned config: every choice filled in
     return TrainConfig(**{**base, **options}).to_json()
 
 
