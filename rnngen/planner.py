@@ -178,6 +178,38 @@ def rechecked_dropout(planned: float, passes: float, optimizer: str = "adamw") -
     return None if dropout == planned else dropout
 
 
+def dropout_recheck(
+    config: TrainConfig,
+    plan: Plan,
+    *,
+    step: int,
+    tokens_seen: int,
+    tokens_per_s: float,
+    seconds_left: float,
+    train_tokens: int,
+) -> dict | None:
+    """The re-check of a planned dropout from the run's own speed: the record of the change
+    (stored as ``Plan.replanned``), or None when the plan stands or the dropout was given."""
+    if "dropout" not in plan.chosen or tokens_per_s <= 0 or config.dropout is None or config.optimizer is None:
+        return None
+    passes = passes_by_end(tokens_seen, tokens_per_s, seconds_left, train_tokens)
+    dropout = rechecked_dropout(config.dropout, passes, config.optimizer)
+    if dropout is None:
+        return None
+    message = (
+        f"this run trains ~{tokens_per_s / 1e3:.1f}k tokens/s, not the probe's "
+        f"~{(plan.tokens_per_s or 0) / 1e3:.1f}k: {passes:.1f} epochs by the end, "
+        f"so dropout {dropout:g} instead of {config.dropout:g}"
+    )
+    return {
+        "step": step,
+        "tokens_per_s": round(tokens_per_s),
+        "epochs": round(passes, 2),
+        "dropout": dropout,
+        "message": message,
+    }
+
+
 def candidate_shapes(config: TrainConfig, level: str) -> list[Shape]:
     """The candidates that agree with every shape option the user gave."""
     shapes = WORD_SHAPES if level == "word" else CHAR_SHAPES

@@ -32,7 +32,7 @@ from rnngen.fine_tune import config_from_parent, grow_tokenizer, load_parent, pa
 from rnngen.history_diagnosis import unigram_loss
 from rnngen.model import ModelConfig, RNNLanguageModel, State, detach_state
 from rnngen.novelty import corpus_record
-from rnngen.planner import Plan, Shape, eval_tokens_for, measure_speed, passes_by_end, plan, rechecked_dropout
+from rnngen.planner import Plan, Shape, dropout_recheck, eval_tokens_for, measure_speed, plan
 from rnngen.resume_state import (
     check_resumed_shape,
     optimizer_step_count,
@@ -204,7 +204,6 @@ class Trainer:
         self.best_step: int | None = None
         self.state: State = self.model.init_state(self.layout.batch_size, self.device)
         self.lr_scale = 1.0  # lowered by --on-nan skip
-        self._dropout_rechecked = False
         if resumed is not None:
             self._restore(resumed)
             # Checked once the checkpoint is known to be whole: a broken one is reported as such.
@@ -396,38 +395,26 @@ class Trainer:
         return nan_alarm(self.model, self.step + 1, loss_value, params, norms)
 
     def recheck_dropout(self) -> ReplanEvent | None:
-        """Once, at the first evaluation of a --time run: the dropout the planner chose for the
+        """At the first evaluation of a planned --time run: the dropout the planner chose for the
         passes its probe predicted, re-chosen for the passes the run's own speed predicts."""
-        if self._dropout_rechecked or self.plan is None or self.config.time_s is None or self.processes != 1:
+        if self.plan is None or self.config.time_s is None or self.processes != 1 or len(self.history) != 1:
             return None
-        self._dropout_rechecked = True
-        if "dropout" not in self.plan.chosen or self.tokens_per_s <= 0:
-            return None
-        passes = passes_by_end(
-            self.tokens_seen, self.tokens_per_s, self.config.time_s - self.elapsed_s, self.train_split.tokens
+        record = dropout_recheck(
+            self.config,
+            self.plan,
+            step=self.step,
+            tokens_seen=self.tokens_seen,
+            tokens_per_s=self.tokens_per_s,
+            seconds_left=self.config.time_s - self.elapsed_s,
+            train_tokens=self.train_split.tokens,
         )
-        dropout = rechecked_dropout(
-            chosen(self.config.dropout, "dropout"), passes, chosen(self.config.optimizer, "optimizer")
-        )
-        if dropout is None:
+        if record is None:
             return None
-        before = self.config.dropout
-        self.model.set_dropout(dropout)
+        self.model.set_dropout(record["dropout"])
         self.model_config = self.model.config
-        self.config = replace(self.config, dropout=dropout)
-        message = (
-            f"this run trains ~{self.tokens_per_s / 1e3:.1f}k tokens/s, not the probe's "
-            f"~{(self.plan.tokens_per_s or 0) / 1e3:.1f}k: {passes:.1f} epochs by the end, "
-            f"so dropout {dropout:g} instead of {before:g}"
-        )
-        self.plan.replanned = {
-            "step": self.step,
-            "tokens_per_s": round(self.tokens_per_s),
-            "epochs": round(passes, 2),
-            "dropout": dropout,
-            "message": message,
-        }
-        return ReplanEvent(self.step, message)
+        self.config = replace(self.config, dropout=record["dropout"])
+        self.plan.replanned = record
+        return ReplanEvent(self.step, record["message"])
 
     # -- evaluation and checkpoints
 
